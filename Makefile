@@ -1,0 +1,114 @@
+# ferry — build, test, install.  `make help` lists the targets.
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+BUILD    ?= build/release
+PKGS     := lua5.4 libcurl libcjson yaml-0.1 libgit2 libedit
+DEB_PKGS := liblua5.4-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libgit2-dev \
+            libedit-dev pkg-config
+
+WARNINGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+ALL_CFLAGS = $(WARNINGS) $(CFLAGS) -Iinclude -Isrc -I$(BUILD) $(PKG_CFLAGS)
+LDLIBS     = $(PKG_LIBS) -lm
+
+LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' ! -path 'src/tools/*' | sort)
+CLI_SRC  := $(wildcard src/cli/*.c)
+LUA_SRC  := $(shell find lua -name '*.lua' | sort)
+HEADERS  := $(shell find src include -name '*.h')
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded_lua.o
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all deps test asan unit spec integration env bench install uninstall clean help
+
+all: ferry libferry.a
+
+ferry: $(BUILD)/ferry
+	cp $< $@
+
+$(BUILD)/ferry: $(CLI_OBJ) $(BUILD)/libferry.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libferry.a $(LDLIBS)
+
+libferry.a: $(BUILD)/libferry.a
+	cp $< $@
+
+$(BUILD)/libferry.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The Lua library, compiled in (see src/tools/embedgen.c).
+$(BUILD)/embedgen: src/tools/embedgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARNINGS) -O2 -o $@ $<
+
+$(BUILD)/embedded_lua.c: $(BUILD)/embedgen $(LUA_SRC)
+	$(BUILD)/embedgen lua $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/embedded_lua.o: $(BUILD)/embedded_lua.c src/core/embedded.h
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libferry.a $(LDLIBS)
+
+unit-bin: $(UNIT_BIN)
+
+# Installs the Debian packages the build needs, only when one is missing.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	  | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Every suite, with the release build and again under ASan+UBSan; ends with
+# one line totalling them all.
+test: deps
+	$(MAKE) all unit-bin
+	$(MAKE) BUILD=build/asan CFLAGS='$(SANITIZE)' build/asan/ferry unit-bin
+	tests/run-all ./ferry $(BUILD) build/asan/ferry build/asan
+
+asan: deps
+	$(MAKE) BUILD=build/asan CFLAGS='$(SANITIZE)' build/asan/ferry unit-bin
+	tests/run-all build/asan/ferry build/asan
+
+env:
+	tests/env/ferry-env build
+
+bench: all
+	bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 755 ferry $(DESTDIR)$(PREFIX)/bin/ferry
+	install -m 644 libferry.a $(DESTDIR)$(PREFIX)/lib/libferry.a
+	install -m 644 include/ferry.h $(DESTDIR)$(PREFIX)/include/ferry.h
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/lib/libferry.a \
+	      $(DESTDIR)$(PREFIX)/include/ferry.h
+
+clean:
+	rm -rf build ferry libferry.a
+
+help:
+	@echo "make            build ./ferry and libferry.a"
+	@echo "make deps       install the Debian packages the build needs"
+	@echo "make test       every test suite, also under AddressSanitizer+UBSan"
+	@echo "make asan       the test suites under AddressSanitizer+UBSan only"
+	@echo "make env        build the test environment (tests/env)"
+	@echo "make bench      benchmarks (bench/), figures as ratios"
+	@echo "make install    install to PREFIX (default /usr/local)"

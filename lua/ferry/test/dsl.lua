@@ -1,0 +1,163 @@
+-- The busted language a spec file is written in: describe/context,
+-- it/spec/test, pending, the hooks, finally, assert. dsl.install(suite)
+-- declares the block kinds on a suite; dsl.load_file(suite, path) compiles a
+-- spec file into its own environment and adds it to the run.
+
+local block = require "ferry.test.block"
+local failure = require "ferry.test.failure"
+local assert = require "ferry.test.assert"
+local trace = require "ferry.test.trace"
+
+local dsl = {}
+
+-- Saves and restores what a spec file could change for the files after
+-- it: globals set through _G and the modules it required. (busted's
+-- "insulate" mode, which busted applies to every file by default.)
+local function save_globals()
+  local globals, loaded = {}, {}
+  for k, v in next, _G do
+    globals[k] = v
+  end
+  for k, v in next, package.loaded do
+    loaded[k] = v
+  end
+  return { globals = globals, loaded = loaded, mt = debug.getmetatable(_G) }
+end
+
+local function restore_globals(saved)
+  debug.setmetatable(_G, saved.mt)
+  for k in next, _G do
+    rawset(_G, k, saved.globals[k])
+  end
+  for k, v in next, saved.globals do
+    rawset(_G, k, v)
+  end
+  for k in next, package.loaded do
+    package.loaded[k] = saved.loaded[k]
+  end
+  for k, v in next, saved.loaded do
+    package.loaded[k] = v
+  end
+end
+
+local function executors(suite)
+  local function run_file(file)
+    local saved = save_globals()
+    if suite:safe_publish("file", { "file", "start" }, file) then
+      block.execute(suite, "file", file)
+    end
+    suite:safe_publish("file", { "file", "end" }, file)
+    restore_globals(saved)
+  end
+
+  local function run_describe(describe)
+    local parent = describe.parent
+    if suite:safe_publish("describe", { "describe", "start" }, describe, parent) then
+      block.execute(suite, "describe", describe)
+    end
+    suite:safe_publish("describe", { "describe", "end" }, describe, parent)
+  end
+
+  local function run_test(test)
+    local parent = test.parent
+    if not block.lazy_setup(suite, parent) then
+      return -- busted skips, silently, the tests of a block whose lazy_setup failed
+    end
+    test.finally = nil
+    local ok, reached = block.run_down(suite, "before_each", parent)
+    if ok then
+      local status = "success"
+      if suite:safe_publish("test", { "test", "start" }, test, parent) then
+        status = suite:safe("it", test.run, test)
+        if test.finally then
+          local cleanup = suite:safe("finally", test.finally, test)
+          -- a failure or error outranks success or pending
+          if status == "success" or (status == "pending" and cleanup ~= "success") then
+            status = cleanup
+          end
+        end
+      else
+        status = "error"
+      end
+      suite:safe_publish("test", { "test", "end" }, test, parent, status)
+    end
+    block.run_up(suite, "after_each", reached)
+  end
+
+  local function run_pending(test)
+    local parent = test.parent
+    local status = "pending"
+    if not suite:safe_publish("it", { "test", "start" }, test, parent) then
+      status = "error"
+    end
+    suite:safe_publish("it", { "test", "end" }, test, parent, status)
+  end
+
+  return run_file, run_describe, run_test, run_pending
+end
+
+function dsl.install(suite)
+  local run_file, run_describe, run_test, run_pending = executors(suite)
+
+  suite:register("file", run_file)
+  suite:register("describe", run_describe)
+  suite:register("it", run_test)
+  suite:register("pending", run_pending, { default_fn = function() end })
+
+  for _, hook in ipairs({ "before_each", "after_each", "lazy_setup", "lazy_teardown",
+                          "strict_setup", "strict_teardown" }) do
+    suite:register(hook)
+  end
+  suite:register("setup", "strict_setup")
+  suite:register("teardown", "strict_teardown")
+  suite:register("context", "describe")
+  suite:register("spec", "it")
+  suite:register("test", "it")
+
+  -- pending() declares a pending test in a describe, and ends the running
+  -- test as pending inside one.
+  local declare_pending = suite.api.pending
+  suite.api.pending = function(name, ...)
+    if suite.current.descriptor == "it" then
+      failure.pending(name)
+    end
+    return declare_pending(name, ...)
+  end
+
+  -- finally(fn) inside a test: fn runs after the test, whatever its outcome.
+  suite.api.finally = function(fn)
+    if suite.current.descriptor ~= "it" then
+      error("'finally' not supported inside current context block", 2)
+    end
+    suite.current.finally = fn
+  end
+
+  suite.api.assert = assert
+end
+
+-- The environment of one spec file: the DSL, then the globals.
+function dsl.environment(suite)
+  local env = {}
+  for name, value in pairs(suite.api) do
+    if name ~= "file" then
+      env[name] = value
+    end
+  end
+  return setmetatable(env, { __index = _G })
+end
+
+-- Compiles a spec file and declares it on the suite. A file that does not
+-- compile is reported as an error of that file.
+function dsl.load_file(suite, path)
+  local chunk, err = loadfile(path, "bt", dsl.environment(suite))
+  if not chunk then
+    suite:publish({ "error", "file" }, { descriptor = "file", name = path }, nil, err, {})
+    return false
+  end
+  suite.api.file(path, chunk)
+  return true
+end
+
+trace.mark_internal()
+
+return dsl

@@ -1,0 +1,173 @@
+-- Helpers the assertions share (the counterpart of luassert.util).
+
+local trace = require "ferry.test.trace"
+
+local util = {}
+
+local arglist_mt = {}
+
+-- An argument list keeps its count in `n`, so trailing nils survive.
+function util.make_arglist(...)
+  return setmetatable({ n = select("#", ...), ... }, arglist_mt)
+end
+
+function util.is_arglist(value)
+  return getmetatable(value) == arglist_mt
+end
+
+function util.unpack(t, i, j)
+  return table.unpack(t, i or 1, j or t.n or #t)
+end
+
+-- table.insert/table.remove that keep `n` right when values are nil:
+-- tinsert(t, value) appends, tinsert(t, pos, value) shifts up.
+function util.tinsert(t, ...)
+  local pos, value
+  if select("#", ...) < 2 then
+    value = ...
+  else
+    pos, value = ...
+  end
+  t.n = (t.n or #t) + 1
+  if not pos then
+    pos = t.n
+  elseif pos > t.n then
+    t.n = pos
+  end
+  for i = t.n, pos + 1, -1 do
+    t[i] = t[i - 1]
+  end
+  t[pos] = value
+end
+
+function util.tremove(t, pos)
+  t.n = t.n or #t
+  pos = pos or t.n
+  local removed = t[pos]
+  if pos > t.n then
+    t[pos] = nil
+    return removed
+  end
+  for i = pos, t.n do
+    t[i] = t[i + 1]
+  end
+  t.n = t.n - 1
+  return removed
+end
+
+function util.callable(value)
+  if type(value) == "function" then
+    return true
+  end
+  local mt = debug.getmetatable(value)
+  return mt ~= nil and type(rawget(mt, "__call")) == "function"
+end
+
+function util.has_tostring(value)
+  if type(value) == "string" then
+    return true
+  end
+  local mt = debug.getmetatable(value)
+  return mt ~= nil and type(rawget(mt, "__tostring")) == "function"
+end
+
+function util.shallowcopy(t)
+  if type(t) ~= "table" then
+    return t
+  end
+  local copy = setmetatable({}, getmetatable(t))
+  for k, v in next, t do
+    copy[k] = v
+  end
+  return copy
+end
+
+-- Keys of a table in a fixed order: the array part first, then numbers,
+-- booleans, strings, tables and the rest. Reports and the first difference
+-- found by deepcompare must not depend on hash order.
+local type_order = { number = 1, boolean = 2, string = 3, table = 4, ["function"] = 5, userdata = 6, thread = 7 }
+
+function util.sorted_keys(t)
+  local keys = {}
+  for k in next, t do
+    keys[#keys + 1] = k
+  end
+  local length = #t
+  local function rank(k)
+    if math.type(k) == "integer" and k >= 1 and k <= length then
+      return 0
+    end
+    return type_order[type(k)] or 8
+  end
+  table.sort(keys, function(a, b)
+    local ra, rb = rank(a), rank(b)
+    if ra ~= rb then
+      return ra < rb
+    end
+    local ta = type(a)
+    if ta == "number" or ta == "string" then
+      return a < b
+    elseif ta == "boolean" then
+      return a and not b
+    end
+    return false
+  end)
+  return keys
+end
+
+-- Deep comparison as luassert does it (metatables with __eq decide unless
+-- ignore_mt; cycles tolerated). On a difference it also returns the path to
+-- it, innermost key first ("crumbs"), which the table formatter marks.
+function util.deepcompare(t1, t2, ignore_mt, cycles, thresh1, thresh2)
+  if type(t1) ~= "table" or type(t2) ~= "table" then
+    return t1 == t2
+  end
+  local mt1, mt2 = debug.getmetatable(t1), debug.getmetatable(t2)
+  if mt1 and mt1 == mt2 and mt1.__eq then
+    if not ignore_mt then
+      return t1 == t2
+    end
+  elseif rawequal(t1, t2) then
+    return true
+  end
+
+  cycles = cycles or { {}, {} }
+  thresh1, thresh2 = thresh1 or 1, thresh2 or 1
+  cycles[1][t1] = cycles[1][t1] or 0
+  cycles[2][t2] = cycles[2][t2] or 0
+  if cycles[1][t1] == 1 or cycles[2][t2] == 1 then
+    thresh1 = cycles[1][t1] + 1
+    thresh2 = cycles[2][t2] + 1
+  end
+  if cycles[1][t1] > thresh1 and cycles[2][t2] > thresh2 then
+    return true
+  end
+  cycles[1][t1] = cycles[1][t1] + 1
+  cycles[2][t2] = cycles[2][t2] + 1
+
+  for _, k in ipairs(util.sorted_keys(t1)) do
+    local v2 = t2[k]
+    if v2 == nil then
+      return false, { k }
+    end
+    local same, crumbs = util.deepcompare(t1[k], v2, nil, cycles, thresh1, thresh2)
+    if not same then
+      crumbs = crumbs or {}
+      crumbs[#crumbs + 1] = k
+      return false, crumbs
+    end
+  end
+  for _, k in ipairs(util.sorted_keys(t2)) do
+    if t1[k] == nil then
+      return false, { k }
+    end
+  end
+
+  cycles[1][t1] = cycles[1][t1] - 1
+  cycles[2][t2] = cycles[2][t2] - 1
+  return true
+end
+
+trace.mark_internal()
+
+return util

@@ -1,0 +1,72 @@
+#include "core/error.h"
+
+#include <lauxlib.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#define ERROR_METATABLE "ferry.error"
+
+/* "kind: message" keeps one line per error; extra fields stay inspectable. */
+static int error_tostring(lua_State *L)
+{
+    lua_getfield(L, 1, "message");
+    lua_getfield(L, 1, "kind");
+    if (lua_isstring(L, -1) && lua_isstring(L, -2))
+        lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), lua_tostring(L, -2));
+    else if (lua_isstring(L, -2))
+        lua_pushvalue(L, -2);
+    else
+        lua_pushliteral(L, "error");
+    return 1;
+}
+
+void ferry_error_init(lua_State *L)
+{
+    if (luaL_newmetatable(L, ERROR_METATABLE)) {
+        lua_pushcfunction(L, error_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+}
+
+static void error_vpush(lua_State *L, const char *kind, const char *fmt, va_list ap)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushvfstring(L, fmt, ap);
+    lua_setfield(L, -2, "message");
+    ferry_error_init(L);
+    luaL_setmetatable(L, ERROR_METATABLE);
+}
+
+void ferry_error_push(lua_State *L, const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_vpush(L, kind, fmt, ap);
+    va_end(ap);
+}
+
+int ferry_error_raise(lua_State *L, const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_vpush(L, kind, fmt, ap);
+    va_end(ap);
+    lua_error(L);
+    /* lua_error does not return */
+    for (;;) {}
+}
+
+void ferry_error_set_string(lua_State *L, const char *field, const char *value)
+{
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, field);
+}
+
+void ferry_error_set_integer(lua_State *L, const char *field, lua_Integer value)
+{
+    lua_pushinteger(L, value);
+    lua_setfield(L, -2, field);
+}

@@ -1,0 +1,14 @@
+/* The C modules built into ferry. Each exports only its luaopen function. */
+#ifndef FERRY_MODULES_H
+#define FERRY_MODULES_H
+
+#include <lua.h>
+
+int luaopen_ferry_json(lua_State *L);  /* require "json" */
+int luaopen_ferry_yaml(lua_State *L);  /* require "yaml" */
+int luaopen_ferry_loop(lua_State *L);  /* require "ferry.loop": timers, resume, run_once */
+int luaopen_ferry_sys(lua_State *L);   /* require "ferry.sys": files, clocks, terminals */
+int luaopen_ferry_http(lua_State *L);  /* require "ferry.http": libcurl transfers */
+int luaopen_ferry_exec(lua_State *L);  /* require "ferry.exec": child processes */
+
+#endif

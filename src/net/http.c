@@ -1,0 +1,443 @@
+/* require "ferry.http": HTTP transfers on the event loop (libcurl multi).
+ *
+ * http.start(options) returns a request op at once; the Lua side
+ * (lua/http.lua) waits on it with task.await, takes streamed data with
+ * op:take() and the outcome with op:result(). libcurl's callbacks only
+ * append to C buffers and mark the op ready: no Lua runs inside libcurl. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buffer.h"
+#include "core/error.h"
+#include "core/loop.h"
+#include "core/modules.h"
+
+#define REQUEST_METATABLE "ferry.http.request"
+
+enum request_state { REQUEST_CLOSED, REQUEST_RUNNING, REQUEST_FINISHED };
+
+struct http_request {
+    struct loop_op op; /* first: the scheduler waits on it */
+    struct loop_transfer transfer;
+    enum request_state state;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct buffer body;
+    struct buffer header_lines;
+    int streaming;
+    int out_of_memory;
+    CURLcode result;
+    char method[16];
+    char *safe_url; /* without user:password@, for error messages */
+    char error[CURL_ERROR_SIZE];
+};
+
+/* ---- libcurl callbacks: no Lua here ------------------------------------ */
+
+static size_t on_body(char *data, size_t size, size_t count, void *user)
+{
+    struct http_request *r = user;
+    size_t length = size * count;
+    if (buffer_append(&r->body, data, length) != 0) {
+        r->out_of_memory = 1;
+        return 0; /* makes libcurl abort the transfer */
+    }
+    if (r->streaming && length > 0)
+        loop_op_ready(&r->op);
+    return length;
+}
+
+static size_t on_header(char *data, size_t size, size_t count, void *user)
+{
+    struct http_request *r = user;
+    size_t length = size * count;
+    /* A new status line starts a new response (redirect, 100 Continue). */
+    if (length >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        buffer_reset(&r->header_lines);
+    if (buffer_append(&r->header_lines, data, length) != 0) {
+        r->out_of_memory = 1;
+        return 0;
+    }
+    return length;
+}
+
+static void on_done(struct loop_transfer *transfer, CURLcode result)
+{
+    struct http_request *r =
+        (struct http_request *)((char *)transfer - offsetof(struct http_request, transfer));
+    r->result = result;
+    r->state = REQUEST_FINISHED;
+    loop_op_ready(&r->op);
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void request_release(struct http_request *r)
+{
+    if (r->easy) {
+        if (r->state == REQUEST_RUNNING && r->op.loop)
+            loop_transfer_stop(r->op.loop, r->easy);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+    }
+    curl_slist_free_all(r->headers);
+    r->headers = NULL;
+    buffer_free(&r->body);
+    buffer_free(&r->header_lines);
+    free(r->safe_url);
+    r->safe_url = NULL;
+    loop_op_unready(&r->op);
+    r->state = REQUEST_CLOSED;
+}
+
+/* __gc, __close and cancel: stops the transfer and frees everything. [-0, +0, -] */
+static int request_close(lua_State *L)
+{
+    request_release(luaL_checkudata(L, 1, REQUEST_METATABLE));
+    return 0;
+}
+
+/* ---- building the request ------------------------------------------------ */
+
+/* Copies url without its user-info part ("https://user:pw@host" -> "https://host"). */
+static char *url_without_credentials(const char *url)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *host = scheme_end ? scheme_end + 3 : url;
+    const char *at = strchr(host, '@');
+    const char *slash = strchr(host, '/');
+    size_t prefix = (size_t)(host - url);
+    if (!at || (slash && at > slash))
+        return strdup(url);
+    char *safe = malloc(strlen(url) + 1);
+    if (!safe)
+        return NULL;
+    memcpy(safe, url, prefix);
+    strcpy(safe + prefix, at + 1);
+    return safe;
+}
+
+static const char *opt_string(lua_State *L, int options, const char *name)
+{
+    lua_getfield(L, options, name);
+    const char *value = NULL;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "http option '%s' must be a string, got %s", name, luaL_typename(L, -1));
+        value = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1); /* the string stays alive in the options table */
+    return value;
+}
+
+static double opt_number(lua_State *L, int options, const char *name, double fallback)
+{
+    lua_getfield(L, options, name);
+    double value = fallback;
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isnumber(L, -1))
+            luaL_error(L, "http option '%s' must be a number, got %s", name, luaL_typename(L, -1));
+        value = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return value;
+}
+
+static int opt_boolean(lua_State *L, int options, const char *name)
+{
+    lua_getfield(L, options, name);
+    int value = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return value;
+}
+
+/* Appends "Name: value" to the request headers. [-0, +0, m] */
+static void header_add(lua_State *L, struct http_request *r, const char *line)
+{
+    struct curl_slist *grown = curl_slist_append(r->headers, line);
+    if (!grown)
+        luaL_error(L, "out of memory");
+    r->headers = grown;
+}
+
+/* options.headers: {["Name"] = "value"} or {"Name: value", ...}. [-0, +0, e] */
+static void headers_set(lua_State *L, struct http_request *r, int options)
+{
+    if (lua_getfield(L, options, "headers") != LUA_TNIL) {
+        luaL_checktype(L, -1, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) == LUA_TNUMBER) {
+                header_add(L, r, luaL_checkstring(L, -1));
+            } else {
+                const char *name = luaL_checkstring(L, -2);
+                header_add(L, r, lua_pushfstring(L, "%s: %s", name, luaL_checkstring(L, -1)));
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    header_add(L, r, "Expect:"); /* no 100-continue round trip on large bodies */
+}
+
+static void blob_set(CURL *easy, CURLoption option, const char *data)
+{
+    struct curl_blob blob = {(void *)data, strlen(data), CURL_BLOB_COPY};
+    curl_easy_setopt(easy, option, &blob);
+}
+
+/* TLS: CA, client certificate and key, from files or PEM text. [-0, +0, e] */
+static void tls_set(lua_State *L, struct http_request *r, int options)
+{
+    const char *value;
+    if ((value = opt_string(L, options, "ca_file")))
+        curl_easy_setopt(r->easy, CURLOPT_CAINFO, value);
+    if ((value = opt_string(L, options, "ca_data")))
+        blob_set(r->easy, CURLOPT_CAINFO_BLOB, value);
+    if ((value = opt_string(L, options, "cert_file")))
+        curl_easy_setopt(r->easy, CURLOPT_SSLCERT, value);
+    if ((value = opt_string(L, options, "cert_data")))
+        blob_set(r->easy, CURLOPT_SSLCERT_BLOB, value);
+    if ((value = opt_string(L, options, "key_file")))
+        curl_easy_setopt(r->easy, CURLOPT_SSLKEY, value);
+    if ((value = opt_string(L, options, "key_data")))
+        blob_set(r->easy, CURLOPT_SSLKEY_BLOB, value);
+    if (opt_boolean(L, options, "insecure")) {
+        curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+static void method_set(lua_State *L, struct http_request *r, int options)
+{
+    const char *method = opt_string(L, options, "method");
+    if (!method)
+        method = "GET";
+    if (strlen(method) >= sizeof r->method)
+        luaL_error(L, "http option 'method' is too long: %s", method);
+    for (size_t i = 0; method[i]; i++)
+        r->method[i] = (char)(method[i] >= 'a' && method[i] <= 'z' ? method[i] - 32 : method[i]);
+    if (strcmp(r->method, "HEAD") == 0)
+        curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
+    else if (strcmp(r->method, "GET") != 0)
+        curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, r->method);
+    size_t length;
+    lua_getfield(L, options, "body");
+    if (!lua_isnil(L, -1)) {
+        const char *body = luaL_checklstring(L, -1, &length);
+        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)length);
+        curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, body);
+    }
+    lua_pop(L, 1);
+}
+
+static void easy_configure(lua_State *L, struct http_request *r, int options, const char *url)
+{
+    CURL *easy = r->easy;
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, &r->transfer);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, r->error);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+    double timeout = opt_number(L, options, "timeout", 0);
+    if (timeout > 0)
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+    double connect_timeout = opt_number(L, options, "connect_timeout", 30);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
+    if (opt_boolean(L, options, "follow_redirects")) {
+        curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L);
+    }
+    const char *proxy = opt_string(L, options, "proxy");
+    curl_easy_setopt(easy, CURLOPT_PROXY, proxy ? proxy : "");
+    method_set(L, r, options);
+    headers_set(L, r, options);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r->headers);
+    tls_set(L, r, options);
+}
+
+/* http.start{url=, method=, headers=, body=, timeout=, stream=, ...}
+ * -> request op, already running. [-1, +1, e] */
+static int http_start(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const char *url = opt_string(L, 1, "url");
+    if (!url)
+        luaL_error(L, "http.request needs a url");
+    /* closed state first: any error below leaves __gc something safe */
+    struct http_request *r = lua_newuserdatauv(L, sizeof *r, 0);
+    memset(r, 0, sizeof *r);
+    luaL_setmetatable(L, REQUEST_METATABLE);
+    r->transfer.done = on_done;
+    r->streaming = opt_boolean(L, 1, "stream");
+    if (!(r->safe_url = url_without_credentials(url)) || !(r->easy = curl_easy_init()))
+        return luaL_error(L, "out of memory");
+    easy_configure(L, r, 1, url);
+    struct ferry_loop *loop = ferry_loop_get(L);
+    loop_op_init(&r->op, loop);
+    loop_op_register(L, -1, &r->op);
+    if (loop_transfer_start(loop, r->easy) != CURLM_OK)
+        return luaL_error(L, "cannot start the HTTP transfer to %s", r->safe_url);
+    r->state = REQUEST_RUNNING;
+    return 1;
+}
+
+/* ---- results --------------------------------------------------------------- */
+
+static const char *failure_kind(CURLcode code)
+{
+    switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "resolve";
+    case CURLE_COULDNT_CONNECT:
+        return "connect";
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+        return "tls";
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return "connection";
+    case CURLE_OUT_OF_MEMORY:
+        return "memory";
+    default:
+        return "http";
+    }
+}
+
+/* Raises the transfer's failure as {kind, message, url}. [-0, +0, v] */
+static int request_raise_failure(lua_State *L, struct http_request *r)
+{
+    const char *reason = r->out_of_memory ? "out of memory while receiving"
+                         : r->error[0]    ? r->error
+                                          : curl_easy_strerror(r->result);
+    ferry_error_push(L, failure_kind(r->result), "%s %s: %s", r->method, r->safe_url, reason);
+    ferry_error_set_string(L, "url", r->safe_url);
+    ferry_error_set_string(L, "method", r->method);
+    return lua_error(L);
+}
+
+/* Pushes the response headers as {lowercase-name = value}; repeated headers
+ * are joined with ", " as HTTP allows. [-0, +1, m] */
+static void headers_push(lua_State *L, const struct buffer *lines)
+{
+    lua_newtable(L);
+    const char *p = lines->data, *end = lines->data + lines->length;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon && colon > p) {
+            luaL_Buffer name;
+            luaL_buffinit(L, &name);
+            for (const char *c = p; c < colon; c++)
+                luaL_addchar(&name, (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c));
+            luaL_pushresult(&name);
+            const char *v = colon + 1, *v_end = line_end;
+            while (v < v_end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' '))
+                v_end--;
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, -3) == LUA_TSTRING) {
+                lua_pushliteral(L, ", ");
+                lua_pushlstring(L, v, (size_t)(v_end - v));
+                lua_concat(L, 3);
+            } else {
+                lua_pop(L, 1);
+                lua_pushlstring(L, v, (size_t)(v_end - v));
+            }
+            lua_rawset(L, -3);
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+}
+
+/* op:finished() -> boolean. [-0, +1, -] */
+static int request_finished(lua_State *L)
+{
+    struct http_request *r = luaL_checkudata(L, 1, REQUEST_METATABLE);
+    lua_pushboolean(L, r->state != REQUEST_RUNNING);
+    return 1;
+}
+
+/* op:take() -> the body bytes received since the last take ("" if none). [-0, +1, m] */
+static int request_take(lua_State *L)
+{
+    struct http_request *r = luaL_checkudata(L, 1, REQUEST_METATABLE);
+    lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.length);
+    buffer_reset(&r->body);
+    return 1;
+}
+
+/* op:result() -> {status, headers, body} or raises the transfer's failure.
+ * [-0, +1, e] */
+static int request_result(lua_State *L)
+{
+    struct http_request *r = luaL_checkudata(L, 1, REQUEST_METATABLE);
+    if (r->state == REQUEST_CLOSED)
+        return luaL_error(L, "the HTTP request was closed or cancelled");
+    if (r->state == REQUEST_RUNNING)
+        return luaL_error(L, "the HTTP request has not finished");
+    if (r->result != CURLE_OK || r->out_of_memory)
+        return request_raise_failure(L, r);
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+    headers_push(L, &r->header_lines);
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.length);
+    lua_setfield(L, -2, "body");
+    long http_version = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &http_version);
+    lua_pushstring(L, http_version == CURL_HTTP_VERSION_2_0 ? "2" : "1.1");
+    lua_setfield(L, -2, "http_version");
+    return 1;
+}
+
+static const luaL_Reg request_methods[] = {
+    {"finished", request_finished},
+    {"take", request_take},
+    {"result", request_result},
+    {"cancel", request_close},
+    {"__gc", request_close},
+    {"__close", request_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg http_functions[] = {
+    {"start", http_start},
+    {NULL, NULL},
+};
+
+int luaopen_ferry_http(lua_State *L)
+{
+    if (luaL_newmetatable(L, REQUEST_METATABLE)) {
+        luaL_setfuncs(L, request_methods, 0);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, http_functions);
+    return 1;
+}
