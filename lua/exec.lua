@@ -4,6 +4,7 @@
 -- A non-zero exit is a result, not an error; failing to start the program
 -- and running past `timeout` are errors ({kind = "exec"|"timeout", ...}).
 local core = require "ferry.exec"
+local errors = require "ferry.errors"
 local task = require "task"
 
 local exec = {}
@@ -14,10 +15,6 @@ local function wait_finished(process)
   while not process:finished() do
     task.await(process)
   end
-end
-
-local function is_timeout(err)
-  return type(err) == "table" and err.kind == "timeout"
 end
 
 --- Runs a program. Options: argv (list, required), env ({NAME = value}, on
@@ -34,15 +31,36 @@ function exec.run(options)
   end
   local ok, err = pcall(task.timeout, options.timeout, wait_finished, process)
   if ok then return process:result() end
-  if not is_timeout(err) then error(err, 0) end
+  if not errors.is(err, "timeout") then error(err, 0) end
   process:kill("TERM")
   pcall(task.timeout, KILL_GRACE, wait_finished, process) -- then __close kills
-  local timeout = task.new_error("timeout", string.format(
-    "'%s' did not finish within %g seconds (stopped)", table.concat(options.argv, " "),
-    options.timeout))
-  timeout.argv = options.argv
-  error(timeout, 2)
+  errors.raise("timeout", string.format("'%s' did not finish within %g seconds (stopped)",
+    table.concat(options.argv, " "), options.timeout), { argv = options.argv })
 end
+
+local Process = {}
+Process.__index = Process
+
+--- Starts a program and returns at once with a handle: process:wait() ->
+-- the result of exec.run, process:kill([signal]), process:pid(),
+-- process:close() (kills it if still running; also on `<close>` and GC).
+function exec.spawn(options)
+  if type(options) ~= "table" then
+    error("exec.spawn expects a table: exec.spawn{argv = {\"server\"}}", 2)
+  end
+  return setmetatable({ op = core.start(options) }, Process)
+end
+
+function Process:wait()
+  wait_finished(self.op)
+  return self.op:result()
+end
+
+function Process:finished() return self.op:finished() end
+function Process:kill(signal) return self.op:kill(signal) end
+function Process:pid() return self.op:pid() end
+function Process:close() self.op:cancel() end
+Process.__close = Process.close
 
 --- The full path of a program on PATH, or nil.
 exec.which = core.which

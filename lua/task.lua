@@ -6,6 +6,7 @@
 -- metamethod called from C) it drives the loop itself until the op is ready,
 -- so scripts and the REPL can simply call things.
 local loop = require "ferry.loop"
+local errors = require "ferry.errors"
 
 local task = {}
 
@@ -22,14 +23,7 @@ local runnable = {}                                  -- tasks to resume, in orde
 local live = {}                                      -- unfinished tasks, in spawn order
 local failed_unobserved = {}                         -- failures nobody waited for
 
-local error_mt = {
-  __tostring = function(e) return (e.kind or "error") .. ": " .. tostring(e.message) end,
-}
-
-local function new_error(kind, message)
-  return setmetatable({ kind = kind, message = message }, error_mt)
-end
-task.new_error = new_error
+local new_error = errors.new
 
 local function finished(t)
   return t.state == "done" or t.state == "failed" or t.state == "cancelled"
@@ -83,8 +77,8 @@ local function step(t, ...)
   elseif result[2] == WAIT then
     t.state = "waiting"
   else
-    t.state = "waiting"
-    task.cancel(t, new_error("task", "a task yielded outside ferry's scheduler "
+    coroutine.close(t.co)
+    finish(t, "failed", new_error("task", "a task yielded outside ferry's scheduler "
       .. "(coroutine.yield in a task body); use a coroutine of your own for generators"))
   end
 end

@@ -1,6 +1,7 @@
 --- The ferry command line: subcommands, global flags, exit codes.
 -- Exit codes (docs/cli.md): 0 success, 1 failure (error, failed tests),
 -- 2 usage (unknown flag, missing file), 130 interrupted by Ctrl-C.
+local errors = require "ferry.errors"
 local log = require "log"
 
 local cli = {}
@@ -15,24 +16,20 @@ local function usage_error(message, command)
   return EXIT_USAGE
 end
 
-local function is_interrupt(err)
-  return type(err) == "table" and err.kind == "interrupted"
-end
-
 -- Runs fn under a traceback handler; prints one line per error, the
 -- traceback only with --verbose or FERRY_TRACE=1.
 local function report_errors(options, fn, ...)
   local traceback
   local ok, err = xpcall(fn, function(e)
-    traceback = debug.traceback(tostring(e), 2)
+    traceback = debug.traceback(errors.format(e), 2)
     return e
   end, ...)
   if ok then return err or EXIT_OK end
-  if is_interrupt(err) then
+  if errors.is(err, "interrupted") then
     io.stderr:write("ferry: interrupted\n")
     return EXIT_INTERRUPTED
   end
-  log.error("%s", log.redact(tostring(err)))
+  log.error("%s", errors.format(err))
   if options.verbose or os.getenv("FERRY_TRACE") == "1" then
     io.stderr:write(log.redact(traceback), "\n")
   end

@@ -90,9 +90,10 @@ static void json_fail_at(struct json_decoder *d, const char *at, const char *fmt
         }
     }
     buffer_free(d->scratch);
+    char problem[160];
     va_list ap;
     va_start(ap, fmt);
-    const char *problem = lua_pushvfstring(L, fmt, ap);
+    vsnprintf(problem, sizeof problem, fmt, ap);
     va_end(ap);
     ferry_error_push(L, "json", "line %d, column %d: %s", (int)line, (int)column, problem);
     ferry_error_set_integer(L, "line", line);

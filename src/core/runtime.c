@@ -253,6 +253,30 @@ void ferry_catch_interrupts(ferry_runtime *rt)
     ferry_loop_catch_interrupts(rt->L);
 }
 
+/* Pushes one readable line for the error value at idx: its __tostring, or
+ * "kind: message" for a plain table carrying those fields. [-0, +1, e] */
+static const char *error_text(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_istable(L, idx) && !luaL_getmetafield(L, idx, "__tostring")) {
+        lua_getfield(L, idx, "message");
+        lua_getfield(L, idx, "kind");
+        if (lua_isstring(L, -2)) {
+            if (lua_isstring(L, -1))
+                lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), lua_tostring(L, -2));
+            else
+                lua_pushvalue(L, -2);
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+            return lua_tostring(L, -1);
+        }
+        lua_pop(L, 2);
+    } else if (lua_istable(L, idx)) {
+        lua_pop(L, 1); /* the metafield */
+    }
+    return luaL_tolstring(L, idx, NULL);
+}
+
 /* Records the outcome of task.run_protected: ok, value-or-error, traceback.
  * Returns the status for the caller. [-3, +0, -] */
 static int record_outcome(ferry_runtime *rt)
@@ -271,7 +295,7 @@ static int record_outcome(ferry_runtime *rt)
                 status = FERRY_EINTERRUPTED;
             lua_pop(L, 1);
         }
-        replace_text(&rt->error, luaL_tolstring(L, -2, NULL));
+        replace_text(&rt->error, error_text(L, -2));
         lua_pop(L, 1);
         replace_text(&rt->traceback, lua_tostring(L, -1));
     }
@@ -359,7 +383,7 @@ int ferry_run_main(ferry_runtime *rt, const char *module, int argc, char **argv)
     lua_getglobal(L, "require");
     lua_pushstring(L, module);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        replace_text(&rt->error, luaL_tolstring(L, -1, NULL));
+        replace_text(&rt->error, error_text(L, -1));
         lua_pop(L, 2);
         return FERRY_ERUN;
     }

@@ -7,8 +7,15 @@
 --
 -- A block ("element") is a table: descriptor ("file", "describe", "it",
 -- "before_each", ...), name, run (its function), trace (where it was
--- declared), attributes, parent, children (blocks with an executor) and
--- hooks[descriptor] (lists of blocks without one).
+-- declared), attributes, parent, children (blocks with an executor),
+-- hooks[descriptor] (lists of blocks without one) and env (its globals).
+--
+-- Globals in spec files are scoped to blocks, as in busted: a spec file
+-- runs with an environment that resolves a name in the running block's env,
+-- then its parents' (the root holds the DSL), then _G; assigning a global
+-- stores it in the running block's env, or for a hook (envmode "unwrap") in
+-- the env of the block the hook belongs to. So globals set in one describe
+-- are not seen by its siblings, nor by the next file.
 
 local events = require "ferry.test.events"
 local failure = require "ferry.test.failure"
@@ -27,7 +34,7 @@ Suite.__index = Suite
 local declaring = { suite = true, file = true, describe = true }
 
 function core.new()
-  local root = { descriptor = "suite", attributes = {}, children = {}, hooks = {} }
+  local root = { descriptor = "suite", attributes = {}, children = {}, hooks = {}, env = {} }
   return setmetatable({
     bus = events.new(),
     root = root,
@@ -68,6 +75,47 @@ end
 
 function Suite:pop()
   self.current = table.remove(self.stack)
+end
+
+-- The value a spec sees for the global `key` in the running block.
+function Suite:env_get(key)
+  local element = self.current
+  while element do
+    local env = element.env
+    if env then
+      local value = env[key]
+      if value ~= nil then
+        return value
+      end
+    end
+    element = element.parent
+  end
+  return _G[key]
+end
+
+function Suite:env_set(key, value)
+  local element = self.current
+  if element.attributes.envmode == "unwrap" then
+    element = element.parent
+  end
+  if not element then
+    _G[key] = value
+    return
+  end
+  element.env = element.env or {}
+  element.env[key] = value
+end
+
+-- A fresh environment for one spec file, resolving through env_get/env_set.
+function Suite:environment()
+  return setmetatable({}, {
+    __index = function(_, key)
+      return self:env_get(key)
+    end,
+    __newindex = function(_, key, value)
+      self:env_set(key, value)
+    end,
+  })
 end
 
 -- Declared blocks attach to the block being run when they are declared.

@@ -1,7 +1,9 @@
 -- The busted language a spec file is written in: describe/context,
 -- it/spec/test, pending, the hooks, finally, assert. dsl.install(suite)
 -- declares the block kinds on a suite; dsl.load_file(suite, path) compiles a
--- spec file into its own environment and adds it to the run.
+-- spec file into its own environment and adds it to the run. Inside a
+-- test, pending(message) ends the test as pending and finally(fn) runs fn
+-- after it; declaring blocks there is refused.
 
 local block = require "ferry.test.block"
 local failure = require "ferry.test.failure"
@@ -63,13 +65,25 @@ local function executors(suite)
     if not block.lazy_setup(suite, parent) then
       return -- busted skips, silently, the tests of a block whose lazy_setup failed
     end
+    local function reject(name)
+      return function()
+        error("'" .. name .. "' not supported inside current context block", 2)
+      end
+    end
     test.finally = nil
+    test.env = {
+      finally = function(fn)
+        test.finally = fn
+      end,
+      pending = failure.pending,
+    }
     local ok, reached = block.run_down(suite, "before_each", parent)
     if ok then
       local status = "success"
       if suite:safe_publish("test", { "test", "start" }, test, parent) then
         status = suite:safe("it", test.run, test)
         if test.finally then
+          test.env.pending = reject("pending")
           local cleanup = suite:safe("finally", test.finally, test)
           -- a failure or error outranks success or pending
           if status == "success" or (status == "pending" and cleanup ~= "success") then
@@ -104,9 +118,10 @@ function dsl.install(suite)
   suite:register("it", run_test)
   suite:register("pending", run_pending, { default_fn = function() end })
 
+  -- Globals a hook sets belong to its block, so tests can see them.
   for _, hook in ipairs({ "before_each", "after_each", "lazy_setup", "lazy_teardown",
                           "strict_setup", "strict_teardown" }) do
-    suite:register(hook)
+    suite:register(hook, { envmode = "unwrap" })
   end
   suite:register("setup", "strict_setup")
   suite:register("teardown", "strict_teardown")
@@ -114,42 +129,19 @@ function dsl.install(suite)
   suite:register("spec", "it")
   suite:register("test", "it")
 
-  -- pending() declares a pending test in a describe, and ends the running
-  -- test as pending inside one.
-  local declare_pending = suite.api.pending
-  suite.api.pending = function(name, ...)
-    if suite.current.descriptor == "it" then
-      failure.pending(name)
-    end
-    return declare_pending(name, ...)
-  end
-
-  -- finally(fn) inside a test: fn runs after the test, whatever its outcome.
-  suite.api.finally = function(fn)
-    if suite.current.descriptor ~= "it" then
-      error("'finally' not supported inside current context block", 2)
-    end
-    suite.current.finally = fn
-  end
-
-  suite.api.assert = assert
-end
-
--- The environment of one spec file: the DSL, then the globals.
-function dsl.environment(suite)
-  local env = {}
-  for name, value in pairs(suite.api) do
+  -- What every spec file sees; tests add finally() and their own pending().
+  for name, fn in pairs(suite.api) do
     if name ~= "file" then
-      env[name] = value
+      suite.root.env[name] = fn
     end
   end
-  return setmetatable(env, { __index = _G })
+  suite.root.env.assert = assert
 end
 
 -- Compiles a spec file and declares it on the suite. A file that does not
 -- compile is reported as an error of that file.
 function dsl.load_file(suite, path)
-  local chunk, err = loadfile(path, "bt", dsl.environment(suite))
+  local chunk, err = loadfile(path, "bt", suite:environment())
   if not chunk then
     suite:publish({ "error", "file" }, { descriptor = "file", name = path }, nil, err, {})
     return false

@@ -1,0 +1,7 @@
+describe("second", function()
+  it("does not see the first file's globals", function()
+    assert.is_nil(leaked_from_first)
+    assert.is_nil(leaked_into_G)
+    assert.is_nil(rawget(_G, "leaked_into_G"))
+  end)
+end)

@@ -1,0 +1,3 @@
+describe("broken", function()
+  it("never compiles", function()
+end)
