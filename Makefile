@@ -25,7 +25,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps test asan unit spec integration env bench install uninstall clean help
+.PHONY: all deps test asan unit-bin env bench install uninstall clean help
 
 all: ferry libferry.a
 
@@ -61,7 +61,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libferry.a $(LDLIBS)
 
-unit-bin: $(UNIT_BIN)
+# The embedding example of docs/embedding.md, built as a user would build it.
+$(BUILD)/examples/embed: examples/embed.c $(BUILD)/libferry.a include/ferry.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libferry.a $(LDLIBS)
+
+unit-bin: $(UNIT_BIN) $(BUILD)/examples/embed
 
 # Installs the Debian packages the build needs, only when one is missing.
 deps:

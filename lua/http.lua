@@ -65,7 +65,7 @@ local function perform(options)
     ca_file = options.ca_file, ca_data = options.ca_data,
     cert_file = options.cert_file, cert_data = options.cert_data,
     key_file = options.key_file, key_data = options.key_data,
-    insecure = options.insecure, proxy = options.proxy,
+    insecure = options.insecure, proxy = options.proxy, connect_to = options.connect_to,
     follow_redirects = options.follow_redirects, stream = deliver ~= nil,
   }
   while not request:finished() do
@@ -80,7 +80,7 @@ end
 --- Performs a request. Options: url, method ("GET"), headers ({Name = value}),
 -- body (string), timeout (seconds, whole transfer), connect_timeout (30),
 -- ca_file | ca_data, cert_file | cert_data, key_file | key_data, insecure,
--- proxy, follow_redirects, retries (0: extra attempts on connection failures
+-- proxy, connect_to ("name:port:host:port"), follow_redirects, retries (0: extra attempts on connection failures
 -- and 429/502/503/504, with backoff), on_chunk(data) or on_line(line) to
 -- stream the body instead of collecting it.
 function http.request(options)

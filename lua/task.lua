@@ -285,6 +285,53 @@ function task.timeout(seconds, fn, ...)
   return child:wait()
 end
 
+local Channel = {}
+Channel.__index = Channel
+
+--- A queue between tasks: channel:put(v) never waits; channel:get() waits
+-- (yielding inside a task) until a value is there, or returns nil once the
+-- channel is closed and empty. channel:close([err]) makes waiting gets
+-- return nil, or raise err.
+function task.channel()
+  return setmetatable({ items = {}, head = 1, tail = 0, waiters = {} }, Channel)
+end
+
+local function wake_waiters(holder)
+  local waiters = holder.waiters
+  holder.waiters = {}
+  for waiter in pairs(waiters) do make_runnable(waiter) end
+end
+
+function Channel:put(value)
+  if self.closed then error("put on a closed channel", 2) end
+  self.tail = self.tail + 1
+  self.items[self.tail] = value
+  wake_waiters(self)
+end
+
+function Channel:close(err)
+  if self.closed then return end
+  self.closed = true
+  self.close_error = err
+  wake_waiters(self)
+end
+
+function Channel:empty()
+  return self.head > self.tail
+end
+
+function Channel:get()
+  wait_until(function() return not self:empty() or self.closed end, nil, { self })
+  if self:empty() then
+    if self.close_error ~= nil then error(self.close_error, 0) end
+    return nil
+  end
+  local value = self.items[self.head]
+  self.items[self.head] = nil
+  self.head = self.head + 1
+  return value
+end
+
 --- The tasks that have not finished yet.
 function task.running()
   return { table.unpack(live) }

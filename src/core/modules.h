@@ -6,6 +6,7 @@
 
 int luaopen_ferry_json(lua_State *L);  /* require "json" */
 int luaopen_ferry_yaml(lua_State *L);  /* require "yaml" */
+int luaopen_ferry_base64(lua_State *L); /* require "base64" */
 int luaopen_ferry_loop(lua_State *L);  /* require "ferry.loop": timers, resume, run_once */
 int luaopen_ferry_sys(lua_State *L);   /* require "ferry.sys": files, clocks, terminals */
 int luaopen_ferry_http(lua_State *L);  /* require "ferry.http": libcurl transfers */

@@ -25,6 +25,7 @@ struct ferry_runtime {
 static const luaL_Reg preloaded_modules[] = {
     {"json", luaopen_ferry_json},
     {"yaml", luaopen_ferry_yaml},
+    {"base64", luaopen_ferry_base64},
     {"ferry.loop", luaopen_ferry_loop},
     {"ferry.sys", luaopen_ferry_sys},
     {"ferry.http", luaopen_ferry_http},

@@ -23,6 +23,7 @@ struct http_request {
     enum request_state state;
     CURL *easy;
     struct curl_slist *headers;
+    struct curl_slist *connect_to;
     struct buffer body;
     struct buffer header_lines;
     int streaming;
@@ -83,6 +84,8 @@ static void request_release(struct http_request *r)
     }
     curl_slist_free_all(r->headers);
     r->headers = NULL;
+    curl_slist_free_all(r->connect_to);
+    r->connect_to = NULL;
     buffer_free(&r->body);
     buffer_free(&r->header_lines);
     free(r->safe_url);
@@ -255,6 +258,14 @@ static void easy_configure(lua_State *L, struct http_request *r, int options, co
     if (opt_boolean(L, options, "follow_redirects")) {
         curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L);
+    }
+    /* "name:port:host:port": talk to host while verifying the certificate
+     * (and sending SNI) for name, as kubeconfig's tls-server-name asks. */
+    const char *connect_to = opt_string(L, options, "connect_to");
+    if (connect_to) {
+        if (!(r->connect_to = curl_slist_append(NULL, connect_to)))
+            luaL_error(L, "out of memory");
+        curl_easy_setopt(easy, CURLOPT_CONNECT_TO, r->connect_to);
     }
     const char *proxy = opt_string(L, options, "proxy");
     curl_easy_setopt(easy, CURLOPT_PROXY, proxy ? proxy : "");

@@ -111,3 +111,33 @@ describe("task", function()
     assert.are.equal(1000, results[1000])
   end)
 end)
+
+describe("task.channel", function()
+  it("hands values from a producer task to a consumer in order", function()
+    local ch = task.channel()
+    local producer = task.spawn(function()
+      for i = 1, 3 do task.sleep(0.01); ch:put(i) end
+      ch:close()
+    end)
+    local got = {}
+    for v in function() return ch:get() end do got[#got + 1] = v end
+    producer:wait()
+    assert.are.same({ 1, 2, 3 }, got)
+  end)
+
+  it("raises the close error to a waiting consumer", function()
+    local ch = task.channel()
+    task.spawn(function() task.sleep(0.01); ch:close({ kind = "gone", message = "stream ended" }) end)
+    local ok, err = pcall(ch.get, ch)
+    assert.is_false(ok)
+    assert.are.equal("gone", err.kind)
+  end)
+
+  it("wakes a consumer task waiting inside another task", function()
+    local ch = task.channel()
+    local consumer = task.spawn(function() return ch:get() end)
+    task.sleep(0.01)
+    ch:put("hello")
+    assert.are.equal("hello", consumer:wait())
+  end)
+end)

@@ -1,5 +1,6 @@
 /* Embeds ferry the way docs/embedding.md shows, through include/ferry.h only. */
 #include <lauxlib.h>
+#include <lualib.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -109,7 +110,7 @@ static void test_run_main_returns_exit_code(void)
 {
     ferry_runtime *rt = ferry_open();
     char *argv[] = {"eval", "x = 1"};
-    CHECK(ferry_run_main(rt, "ferry.cli", 1, argv) == 0);
+    CHECK(ferry_run_main(rt, "ferry.cli", 2, argv) == 0);
     char *bad[] = {"no-such-command"};
     CHECK(ferry_run_main(rt, "ferry.cli", 1, bad) == FERRY_EUSAGE);
     ferry_close(rt);

@@ -1,0 +1,171 @@
+--- k8s.client: the transport of a Kubernetes client — one request with
+-- authentication, client-side rate limiting, retries and API errors as
+-- tables carrying the server's Status.
+local errors = require "ferry.errors"
+local http = require "http"
+local json = require "json"
+local sys = require "ferry.sys"
+local task = require "task"
+
+local client = {}
+
+local Client = {}
+Client.__index = Client
+client.Client = Client
+
+-- kubectl's defaults (client-go's library defaults of 5/10 are too slow for
+-- applying a few hundred objects).
+local DEFAULT_QPS, DEFAULT_BURST = 50, 100
+local MAX_RETRIES = 3
+local IDEMPOTENT = { GET = true, HEAD = true, OPTIONS = true, PUT = true, DELETE = true }
+local RETRY_STATUS = { [500] = true, [502] = true, [503] = true, [504] = true }
+
+local function api_error(self, method, path, response)
+  local status = nil
+  if response.body ~= "" then
+    local ok, decoded = pcall(json.decode, response.body)
+    if ok and type(decoded) == "table" and decoded.kind == "Status" then status = decoded end
+  end
+  local message = status and status.message
+    or (response.body ~= "" and response.body:sub(1, 300)) or ("HTTP " .. response.status)
+  return errors.new("api", string.format("%s (%s %s on %s)", message, method, path, self.name), {
+    code = status and status.code or response.status,
+    reason = status and status.reason or (response.status == 404 and "NotFound" or "Unknown"),
+    status = response.status,
+    details = status and status.details,
+    api_message = message,
+    method = method, path = path, context = self.name,
+    retry_after = tonumber(response.headers["retry-after"]),
+  })
+end
+client.api_error = api_error
+
+--- Wraps a transport failure with the context's name.
+local function transport_error(self, method, path, err)
+  if type(err) ~= "table" or errors.is(err, "cancelled") or errors.is(err, "interrupted") then
+    return err
+  end
+  return errors.new(err.kind, string.format("%s (%s %s on %s)", err.message, method, path, self.name),
+    { url = err.url, method = method, path = path, context = self.name, transport = true })
+end
+
+-- Token bucket: burst tokens, refilled at qps per second.
+local function rate_limit(self)
+  if not self.qps or self.qps <= 0 then return end
+  local now = sys.monotonic()
+  self.tokens = math.min(self.burst, self.tokens + (now - self.refilled) * self.qps)
+  self.refilled = now
+  if self.tokens >= 1 then
+    self.tokens = self.tokens - 1
+    return
+  end
+  local wait = (1 - self.tokens) / self.qps
+  self.tokens = self.tokens - 1 -- reserved: concurrent callers queue behind
+  task.sleep(wait)
+end
+
+local function query_string(query)
+  if not query then return "" end
+  local keys = {}
+  for k in pairs(query) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = query[k]
+    if v ~= nil and v ~= false then
+      local escaped = tostring(v):gsub("[^%w%-%._~]", function(c)
+        return string.format("%%%02X", c:byte())
+      end)
+      parts[#parts + 1] = k .. "=" .. escaped
+    end
+  end
+  return #parts > 0 and ("?" .. table.concat(parts, "&")) or ""
+end
+client.query_string = query_string
+
+--- Creates the transport from an auth (k8s.auth) and options
+-- {name, namespace, qps, burst, timeout}.
+function client.new(auth_state, options)
+  local self = setmetatable({
+    auth = auth_state,
+    server = auth_state.server,
+    name = options.name or "cluster",
+    namespace = options.namespace or "default",
+    qps = options.qps or DEFAULT_QPS,
+    burst = options.burst or DEFAULT_BURST,
+    timeout = options.timeout,
+    retries = options.retries or MAX_RETRIES,
+  }, Client)
+  self.tokens, self.refilled = self.burst, sys.monotonic()
+  return self
+end
+
+local function backoff(attempt)
+  return math.min(0.25 * 2 ^ (attempt - 1), 4)
+end
+
+local function send(self, req, path)
+  local headers = { Accept = req.accept or "application/json", ["User-Agent"] = "ferry" }
+  local body = req.body
+  if type(body) == "table" then body = json.encode(body) end
+  if body then headers["Content-Type"] = req.content_type or "application/json" end
+  local request = {
+    method = req.method, url = self.server .. path, headers = headers, body = body,
+    timeout = req.timeout or self.timeout, on_line = req.on_line, on_chunk = req.on_chunk,
+  }
+  self.auth:prepare(request)
+  rate_limit(self)
+  return http.request(request)
+end
+
+--- Sends one API request. req = {method, path, query, body (string or
+-- table, sent as JSON), content_type, accept, timeout, on_line, raw}.
+-- Returns the decoded JSON body (or the raw response with raw=true);
+-- raises {kind="api", code, reason, message, details, status} for an API
+-- error and {kind="connect"|"timeout"|...} for a transport failure.
+function Client:request(req)
+  local method = (req.method or "GET"):upper()
+  req.method = method
+  local path = req.path .. query_string(req.query)
+  local attempt, reauthenticated = 0, false
+  while true do
+    attempt = attempt + 1
+    local ok, response = pcall(send, self, req, path)
+    if not ok then
+      local err = transport_error(self, method, path, response)
+      local retriable = type(err) == "table" and err.transport
+        and (IDEMPOTENT[method] or err.kind == "connect") and not req.on_line and not req.on_chunk
+      if not retriable or attempt > self.retries then error(err, 0) end
+      task.sleep(backoff(attempt))
+    elseif response.status == 401 and not reauthenticated and self.auth:unauthorized() then
+      reauthenticated = true -- fresh credentials once (exec plugin, rotated token)
+    elseif response.status == 429 and attempt <= self.retries then
+      task.sleep(math.min(tonumber(response.headers["retry-after"]) or backoff(attempt), 30))
+    elseif RETRY_STATUS[response.status] and IDEMPOTENT[method] and attempt <= self.retries
+        and not req.on_line then
+      task.sleep(backoff(attempt))
+    elseif response.status >= 400 then
+      error(api_error(self, method, path, response), 0)
+    elseif req.raw then
+      return response
+    elseif response.body == "" then
+      return nil
+    else
+      local decoded_ok, decoded = pcall(json.decode, response.body)
+      if not decoded_ok then return response.body end
+      return decoded
+    end
+  end
+end
+
+--- c:raw(method, path, body) -> decoded JSON (or text) of any API path.
+function Client:raw(method, path, body)
+  return self:request { method = method, path = path, body = body }
+end
+
+--- c:version() -> the server's /version ({major, minor, gitVersion, ...}).
+function Client:version()
+  return self:request { path = "/version" }
+end
+
+return client
