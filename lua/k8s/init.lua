@@ -72,8 +72,8 @@ local function in_cluster_wanted(options)
   return true
 end
 
---- k8s.connect{context, kubeconfig, namespace, in_cluster, qps, burst,
--- timeout} -> client. With no kubeconfig and KUBERNETES_SERVICE_HOST set
+--- k8s.connect{context, kubeconfig, namespace, in_cluster, server, qps,
+-- burst, timeout} -> client. server overrides the cluster's URL. With no kubeconfig and KUBERNETES_SERVICE_HOST set
 -- (inside a pod), the service account is used.
 function k8s.connect(options)
   options = options or {}
@@ -87,6 +87,13 @@ function k8s.connect(options)
     end
   else
     resolved = config.resolve(config.load { kubeconfig = options.kubeconfig }, options.context)
+  end
+  if options.server then
+    -- e.g. through a port-forward or proxy; TLS still checks the cluster's CA
+    local cluster = {}
+    for k, v in pairs(resolved.cluster) do cluster[k] = v end
+    cluster.server = options.server
+    resolved.cluster = cluster
   end
   local c = client.new(auth.new(resolved), {
     name = resolved.name,

@@ -432,6 +432,10 @@ describe("assertions", function()
   end)
 
   it("dump tables in key order and mark the path where they differ", function()
+    -- on a terminal the mark is coloured; settings made here end with the test
+    local snapshot = assert:snapshot()
+    finally(function() snapshot:revert() end)
+    assert:set_parameter("TableErrorHighlightColor", "none")
     local expected, actual = { a = 1, list = { 1, 2 }, [1] = "x" }, { a = 1, list = { 1, 3 }, [1] = "x" }
     assert.are.equal(
       "Expected objects to be the same.\nPassed in:\n(" .. tostring(actual) .. ") {\n"
@@ -439,6 +443,9 @@ describe("assertions", function()
         .. "Expected:\n(" .. tostring(expected) .. ") {\n"
         .. "  [1] = 'x'\n  [a] = 1\n *[list] = {\n    [1] = 1\n   *[2] = 2 } }",
       message_of(assert.are.same, expected, actual))
+
+    assert:set_parameter("TableErrorHighlightColor", "red")
+    assert.is_truthy(message_of(assert.are.same, { 1 }, { 2 }):find("\n \27[31m*\27[0m[1] = 2 }", 1, true))
   end)
 
   it("word negated failures as luassert does", function()

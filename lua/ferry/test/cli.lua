@@ -12,8 +12,7 @@ local cli = {}
 -- "list" (repeatable and comma-separated).
 local flags = {
   { long = "output", short = "o", kind = "value", key = "output", arg = "NAME",
-    help = "output handler: utfTerminal, plainTerminal, TAP, a module name or a .lua file"
-      .. " (default: utfTerminal on a terminal, plainTerminal otherwise)" },
+    help = "utfTerminal (default on a terminal), plainTerminal (default otherwise), TAP, or a module/.lua file" },
   { long = "pattern", short = "p", kind = "multi", key = "pattern", arg = "PATTERN",
     help = "only run test files whose name matches the Lua pattern (default: _spec)" },
   { long = "exclude-pattern", kind = "multi", key = "exclude_pattern", arg = "PATTERN",

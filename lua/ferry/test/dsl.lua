@@ -42,6 +42,20 @@ local function restore_globals(saved)
   end
 end
 
+local function refuse(name)
+  return function()
+    error("'" .. name .. "' not supported inside current context block", 2)
+  end
+end
+
+-- A failure or error outranks success and pending.
+local function worse(status, other)
+  if status == "success" or (status == "pending" and other ~= "success") then
+    return other
+  end
+  return status
+end
+
 local function executors(suite)
   local function run_file(file)
     local saved = save_globals()
@@ -60,15 +74,20 @@ local function executors(suite)
     suite:safe_publish("describe", { "describe", "end" }, describe, parent)
   end
 
+  -- The test body, then its finally(); returns the test's status.
+  local function run_body(test)
+    local status = suite:safe("it", test.run, test)
+    if test.finally then
+      test.env.pending = refuse("pending")
+      status = worse(status, suite:safe("finally", test.finally, test))
+    end
+    return status
+  end
+
   local function run_test(test)
     local parent = test.parent
     if not block.lazy_setup(suite, parent) then
-      return -- busted skips, silently, the tests of a block whose lazy_setup failed
-    end
-    local function reject(name)
-      return function()
-        error("'" .. name .. "' not supported inside current context block", 2)
-      end
+      return -- busted silently skips the tests of a block whose lazy_setup failed
     end
     test.finally = nil
     test.env = {
@@ -79,19 +98,9 @@ local function executors(suite)
     }
     local ok, reached = block.run_down(suite, "before_each", parent)
     if ok then
-      local status = "success"
+      local status = "error"
       if suite:safe_publish("test", { "test", "start" }, test, parent) then
-        status = suite:safe("it", test.run, test)
-        if test.finally then
-          test.env.pending = reject("pending")
-          local cleanup = suite:safe("finally", test.finally, test)
-          -- a failure or error outranks success or pending
-          if status == "success" or (status == "pending" and cleanup ~= "success") then
-            status = cleanup
-          end
-        end
-      else
-        status = "error"
+        status = run_body(test)
       end
       suite:safe_publish("test", { "test", "end" }, test, parent, status)
     end
