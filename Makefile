@@ -64,7 +64,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libferry.a
 # The embedding example of docs/embedding.md, built as a user would build it.
 $(BUILD)/examples/embed: examples/embed.c $(BUILD)/libferry.a include/ferry.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libferry.a $(LDLIBS)
+	$(CC) $(WARNINGS) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -o $@ $< $(BUILD)/libferry.a $(LDLIBS)
 
 unit-bin: $(UNIT_BIN) $(BUILD)/examples/embed
 

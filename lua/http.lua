@@ -12,6 +12,16 @@ local http = {}
 
 local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
 local RETRY_KIND = { connect = true, connection = true, timeout = true }
+local IDEMPOTENT = { GET = true, HEAD = true, OPTIONS = true, PUT = true, DELETE = true }
+
+-- A failure worth another attempt: the request never reached the server
+-- (connect), or it did but repeating it is harmless (idempotent method).
+-- A streamed body is never retried: its chunks were already delivered.
+local function retriable_failure(options, err)
+  if type(err) ~= "table" or options.on_line or options.on_chunk then return false end
+  if err.kind == "connect" then return true end
+  return RETRY_KIND[err.kind] and IDEMPOTENT[(options.method or "GET"):upper()] or false
+end
 
 local function check_options(options)
   if type(options) ~= "table" then
@@ -91,8 +101,10 @@ function http.request(options)
     attempt = attempt + 1
     local ok, result = pcall(perform, options)
     local last = attempt > retries
-    if ok and (last or not RETRY_STATUS[result.status]) then return result end
-    if not ok and (last or type(result) ~= "table" or not RETRY_KIND[result.kind]) then
+    if ok and (last or not RETRY_STATUS[result.status] or options.on_line or options.on_chunk) then
+      return result
+    end
+    if not ok and (last or not retriable_failure(options, result)) then
       error(result, 0)
     end
     task.sleep(math.min(0.2 * 2 ^ (attempt - 1), 5))

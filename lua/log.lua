@@ -113,7 +113,8 @@ local function emit(level, message, fields)
     table.sort(keys)
     for _, k in ipairs(keys) do
       local v = fields[k]
-      local encoded = type(v) == "number" and tostring(v) or type(v) == "boolean" and tostring(v)
+      local finite = type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
+      local encoded = (finite or type(v) == "boolean") and tostring(v)
         or json_string(log.redact(tostring(v)))
       parts[#parts + 1] = json_string(tostring(k)) .. ":" .. encoded
     end

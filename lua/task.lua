@@ -304,6 +304,7 @@ end
 
 function Channel:put(value)
   if self.closed then error("put on a closed channel", 2) end
+  if value == nil then error("bad argument #1 to 'put' (a value expected, nil ends a get loop)", 2) end
   self.tail = self.tail + 1
   self.items[self.tail] = value
   wake_waiters(self)
@@ -332,6 +333,28 @@ function Channel:get()
   return value
 end
 
+--- Waits until every other task has finished; raises the first failure
+-- of a task nobody waited for (a forgotten failure must not pass silently).
+function task.wait_all()
+  local me = coroutine.running()
+  while true do
+    local other
+    for _, t in ipairs(live) do
+      if t.co ~= me then
+        other = t
+        break
+      end
+    end
+    if not other then break end
+    wait_until(function() return finished(other) end, nil, { other })
+  end
+  local orphan = next(failed_unobserved)
+  if orphan then
+    failed_unobserved[orphan] = nil
+    error(orphan.error, 0)
+  end
+end
+
 --- The tasks that have not finished yet.
 function task.running()
   return { table.unpack(live) }
@@ -342,6 +365,11 @@ end
 function task.run_protected(fn, ...)
   local main = task.spawn(fn, ...)
   local ok, err = pcall(wait_until, function() return finished(main) end, nil, { main })
+  if not ok and errors.is(err, "interrupted") and not finished(main) then
+    -- Ctrl-C cancelled every task; let the main task's cleanup finish
+    loop.clear_interrupt()
+    ok, err = pcall(wait_until, function() return finished(main) end, nil, { main })
+  end
   if ok and main.state == "done" then
     ok, err = pcall(wait_until, function() return #live == 0 end)
     if not ok then

@@ -3,6 +3,7 @@
 -- 2 usage (unknown flag, missing file), 130 interrupted by Ctrl-C.
 local errors = require "ferry.errors"
 local log = require "log"
+local task = require "task"
 
 local cli = {}
 
@@ -26,12 +27,13 @@ local function report_errors(options, fn, ...)
   end, ...)
   if ok then return err or EXIT_OK end
   if errors.is(err, "interrupted") then
-    io.stderr:write("ferry: interrupted\n")
+    log.error("interrupted")
     return EXIT_INTERRUPTED
   end
-  log.error("%s", errors.format(err))
   if options.verbose or os.getenv("FERRY_TRACE") == "1" then
-    io.stderr:write(log.redact(traceback), "\n")
+    log.event("error", errors.format(err), { traceback = traceback })
+  else
+    log.error("%s", errors.format(err))
   end
   return EXIT_FAILURE
 end
@@ -81,7 +83,10 @@ local function parse_sets(args, command)
       pair = args[i]
       if not pair then return nil, "--set needs key=value" end
     end
-    if pair then
+    if a == "--" then
+      for j = i + 1, #args do rest[#rest + 1] = args[j] end
+      break
+    elseif pair then
       local key, value = pair:match("^([%w_.%-]+)=(.*)$")
       if not key then
         return nil, "--set expects key=value, got '" .. pair .. "'"
@@ -89,7 +94,7 @@ local function parse_sets(args, command)
       params[key] = value
     elseif a == "-h" or a == "--help" then
       rest.help = true
-    elseif a:sub(1, 1) == "-" and a ~= "-" and a ~= "--" then
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
       return nil, "unknown option '" .. a .. "' for '" .. command .. "'"
     else
       rest[#rest + 1] = a
@@ -138,6 +143,7 @@ Examples:
     arg = { [0] = path, table.unpack(rest, 2) }
     return report_errors(options, function()
       chunk(params, table.unpack(rest, 2))
+      task.wait_all() -- the tasks it spawned, and their failures
       return EXIT_OK
     end)
   end,
@@ -179,6 +185,7 @@ Examples:
     return report_errors(options, function()
       local results = table.pack(chunk())
       for i = 1, results.n do print(format_value(results[i])) end
+      task.wait_all()
       return EXIT_OK
     end)
   end,

@@ -6,6 +6,8 @@ local discovery = require "k8s.discovery"
 local errors = require "ferry.errors"
 local json = require "json"
 local resources = require "k8s.resources"
+local task = require "task"
+local timeutil = require "k8s.time"
 local yaml = require "yaml"
 
 local apply = {}
@@ -96,6 +98,31 @@ local function apply_tier(c, objs, options)
   return results
 end
 
+-- An Established CRD reaches the discovery documents a moment later: wait
+-- until every version it serves is there, so its objects can be applied.
+local function wait_until_discovered(c, crds, timeout)
+  local deadline = require("ferry.sys").monotonic() + assert(timeutil.duration(timeout))
+  for _, crd in ipairs(crds) do
+    local spec = crd.spec or {}
+    local group, kind = spec.group, spec.names and spec.names.kind
+    for _, v in ipairs(spec.versions or {}) do
+      if group and kind and v.served ~= false then
+        local api_version = group .. "/" .. v.name
+        while true do
+          discovery.invalidate(c)
+          local ok = pcall(discovery.resolve, c, api_version, kind)
+          if ok then break end
+          if require("ferry.sys").monotonic() > deadline then
+            error(errors.new("timeout", string.format("%s %s was established but is not served by %s after %s",
+              api_version, kind, c.name, timeout)), 0)
+          end
+          task.sleep(0.2)
+        end
+      end
+    end
+  end
+end
+
 --- c:apply(objects_or_yaml, {field_manager="ferry", force=true, dry_run=false,
 -- wait_crds="1m", source=name}) -> the applied objects, in input order.
 function apply.apply(c, input, options)
@@ -117,7 +144,7 @@ function apply.apply(c, input, options)
     for _, crd in ipairs(tiers[1]) do
       c:wait(crd, { condition = "Established", timeout = options.wait_crds or "1m" })
     end
-    discovery.invalidate(c)
+    wait_until_discovered(c, tiers[1], options.wait_crds or "1m")
     -- objects of the new kinds: their scope is known now
     local late = tiers[4]
     tiers[4] = {}

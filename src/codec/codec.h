@@ -180,6 +180,29 @@ static inline void codec_number_key_push(lua_State *L, int idx)
         lua_pushlstring(L, text, (size_t)codec_format_float(text, sizeof text, v));
 }
 
+/* Bottom-up merge sort of n keys through tmp (n more). Unlike qsort it
+ * stays in bounds whatever compare answers: go-yaml's key order is not
+ * guaranteed to be a strict weak order. Stable, so equal texts keep the
+ * table's order. */
+static inline void codec_keys_sort(struct codec_key *keys, struct codec_key *tmp, int n,
+                                   int (*compare)(const void *, const void *))
+{
+    for (int width = 1; width < n; width *= 2) {
+        for (int low = 0; low < n; low += 2 * width) {
+            int middle = low + width < n ? low + width : n;
+            int high = low + 2 * width < n ? low + 2 * width : n;
+            int i = low, j = middle, k = low;
+            while (i < middle && j < high)
+                tmp[k++] = compare(&keys[j], &keys[i]) < 0 ? keys[j++] : keys[i++];
+            while (i < middle)
+                tmp[k++] = keys[i++];
+            while (j < high)
+                tmp[k++] = keys[j++];
+        }
+        memcpy(keys, tmp, sizeof *keys * (size_t)n);
+    }
+}
+
 /* Pushes a table {key1, text1, key2, text2, ...} of the keys of the table at
  * idx and a userdata array of struct codec_key sorted with compare (keys of
  * other types than string and number first, text NULL); returns the count.
@@ -195,7 +218,7 @@ static inline int codec_sorted_keys_push(lua_State *L, int idx,
     }
     lua_createtable(L, 2 * count, 0);
     int keys = lua_gettop(L);
-    struct codec_key *entries = lua_newuserdatauv(L, sizeof *entries * (size_t)(count ? count : 1), 0);
+    struct codec_key *entries = lua_newuserdatauv(L, sizeof *entries * 2 * (size_t)(count ? count : 1), 0);
     int n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -214,7 +237,7 @@ static inline int codec_sorted_keys_push(lua_State *L, int idx,
         lua_rawseti(L, keys, 2 * n + 2);
         n++;
     }
-    qsort(entries, (size_t)n, sizeof *entries, compare);
+    codec_keys_sort(entries, entries + n, n, compare);
     return n;
 }
 

@@ -166,7 +166,11 @@ static int process_close(lua_State *L)
 static void program_find(lua_State *L, const char *name)
 {
     if (strchr(name, '/')) {
-        lua_pushstring(L, name);
+        struct stat st;
+        if (stat(name, &st) == 0 && S_ISREG(st.st_mode) && access(name, X_OK) == 0)
+            lua_pushstring(L, name);
+        else
+            lua_pushnil(L);
         return;
     }
     const char *path = getenv("PATH");

@@ -494,3 +494,60 @@ describe("yaml round trips of the upstream fixtures", function()
     end)
   end
 end)
+
+describe("yaml and json on damaged input", function()
+  -- Deterministic mutations of real documents: every outcome is either a
+  -- value that survives encode -> decode or an error table with a location.
+  local junk = {"[", "]", "{", "}", ":", ",", '"', "\\", "\\u", "\\ud800", "&a ", "*a", "<<: ", "- ",
+    "\n", "  ", "\t", "!!int ", "!!binary ", "|", ">", "---\n", "\xFF", "\xC3", "0x", "1e999", "#", "'",
+    "? ", "~", "\0"}
+
+  local function mutate(text, random)
+    for _ = 1, random(1, 6) do
+      local at, how = random(0, #text), random(3)
+      if how == 1 then
+        text = text:sub(1, at) .. junk[random(#junk)] .. text:sub(at + 1)
+      elseif how == 2 then
+        text = text:sub(1, at) .. text:sub(at + random(1, 20))
+      else
+        text = text:sub(1, at) .. string.char(random(0, 255)) .. text:sub(at + 2)
+      end
+    end
+    return text
+  end
+
+  it("never crashes and always locates its errors", function()
+    local seeds = {
+      read(FIXTURES .. "/fluxcd+flagger/v1.44.0/kustomize/podinfo/deployment.yaml"),
+      read(FIXTURES .. "/mfamador+gitops-demo-tenant-data/_charts/api/values.yaml"),
+      '{"a":[1,2.5,-3e-5,null,true,{"b":"\\u00e9\\ud83d\\ude00\\\\\\""}],"c":{},"d":[]}',
+    }
+    local state = 7
+    local function random(low, high) -- a fixed LCG: the same cases on every run
+      if not high then
+        low, high = 1, low
+      end
+      state = (state * 1103515245 + 12345) % 2147483648
+      return low + state % (high - low + 1)
+    end
+    local decoded, refused = 0, 0
+    for _ = 1, 1500 do
+      local text = mutate(seeds[random(#seeds)], random)
+      for _, codec in ipairs({yaml, json}) do
+        local ok, v = pcall(codec == yaml and yaml.decode_all or json.decode, text)
+        if ok then
+          decoded = decoded + 1
+          local encoded_ok, encoded = pcall(codec.encode, v)
+          if encoded_ok then
+            assert.are.equal(canonical(v), canonical(codec.decode(encoded)))
+          end
+        else
+          refused = refused + 1
+          assert.are.equal("table", type(v))
+          assert.is_true(v.line >= 1 and v.column >= 1)
+        end
+      end
+    end
+    assert.is_true(decoded > 0 and refused > 0)
+  end)
+end)
