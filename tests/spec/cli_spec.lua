@@ -31,6 +31,13 @@ describe("the ferry command", function()
     assert.are.equal("hi eun\textra\n", r.stdout)
   end)
 
+  it("passes everything after -- to the script as it is", function()
+    helpers.write_file(dir .. "/args.lua", "print(table.concat(arg, ' '))")
+    local r = helpers.ferry { "run", dir .. "/args.lua", "--", "--dry-run", "-x" }
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("--dry-run -x\n", r.stdout)
+  end)
+
   it("exits 2 with one clear line for an unknown flag", function()
     local r = helpers.ferry { "--bogus" }
     assert.are.equal(2, r.code)

@@ -15,11 +15,10 @@ cluster_get() { # cluster_get NAME KEY
 	sed -n "s/^$2=//p" "$(cluster_dir "$1")/cluster.env"
 }
 
+# cluster_names: the running clusters, in the order they were started.
 cluster_names() {
-	local f
-	for f in "$STATE_DIR"/clusters/*/cluster.env; do
-		[[ -f $f ]] && basename "$(dirname "$f")"
-	done
+	[[ -f $STATE_DIR/clusters/order ]] && cat "$STATE_DIR/clusters/order"
+	return 0
 }
 
 random_token() { python3 -c 'import secrets; print(secrets.token_hex(20))'; }
@@ -56,6 +55,7 @@ $admin_token,ferry-admin,ferry-admin,"system:masters"
 $restricted_token,ferry-restricted,ferry-restricted
 EOF
 	chmod 600 "$dir/tokens.csv" "$dir/cluster.env"
+	printf '%s\n' "$name" >>"$STATE_DIR/clusters/order"
 	# The components talk to their API server as the cert user.
 	write_kubeconfig "$dir/component.kubeconfig" component "$name"
 }
