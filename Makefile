@@ -84,7 +84,7 @@ deps:
 test: deps
 	$(MAKE) all unit-bin
 	$(MAKE) BUILD=build/asan CFLAGS='$(SANITIZE)' build/asan/ferry unit-bin
-	tests/run-all ./ferry $(BUILD) build/asan/ferry build/asan
+	VALGRIND=1 tests/run-all ./ferry $(BUILD) build/asan/ferry build/asan
 
 asan: deps
 	$(MAKE) BUILD=build/asan CFLAGS='$(SANITIZE)' build/asan/ferry unit-bin

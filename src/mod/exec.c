@@ -32,6 +32,7 @@ struct process {
     int exited;
     int wait_status;
     struct loop_watch exit_watch; /* the pidfd */
+    struct loop_timer exit_poll;  /* where pidfds are missing (valgrind) */
     struct loop_watch output[STREAM_COUNT];
     struct buffer captured[STREAM_COUNT];
     struct loop_watch input;
@@ -118,19 +119,38 @@ static void on_input(struct loop_watch *w, short revents)
     watch_close(p->op.loop, w);
 }
 
+#define EXIT_POLL_SECONDS 0.02
+
+/* Reaps the child if it has exited; returns 1 when it has. */
+static int process_reap(struct process *p)
+{
+    int status;
+    pid_t reaped = waitpid(p->pid, &status, WNOHANG);
+    if (reaped == 0)
+        return 0;
+    p->exited = 1;
+    p->wait_status = reaped == p->pid ? status : 0;
+    p->pid = 0;
+    return 1;
+}
+
 static void on_exit_event(struct loop_watch *w, short revents)
 {
     (void)revents;
     struct process *p = CONTAINER(w, exit_watch);
-    int status;
-    pid_t reaped = waitpid(p->pid, &status, WNOHANG);
-    if (reaped == 0)
+    if (!process_reap(p))
         return;
-    p->exited = 1;
-    p->wait_status = reaped == p->pid ? status : 0;
-    p->pid = 0;
     watch_close(p->op.loop, w);
     process_progress(p);
+}
+
+static void on_exit_poll(struct loop_timer *timer)
+{
+    struct process *p = CONTAINER(timer, exit_poll);
+    if (process_reap(p))
+        process_progress(p);
+    else
+        loop_timer_start(p->op.loop, timer, EXIT_POLL_SECONDS);
 }
 
 /* ---- lifetime ------------------------------------------------------------- */
@@ -144,6 +164,8 @@ static void process_release(struct process *p)
         p->pid = 0;
     }
     watch_close(p->op.loop, &p->exit_watch);
+    if (p->op.loop)
+        loop_timer_stop(p->op.loop, &p->exit_poll);
     watch_close(p->op.loop, &p->input);
     for (int i = 0; i < STREAM_COUNT; i++) {
         watch_close(p->op.loop, &p->output[i]);
@@ -387,11 +409,14 @@ static int exec_start(lua_State *L)
         loop_watch_start(loop, &p->input);
     }
     int pidfd = pidfd_open(pid, 0);
-    if (pidfd < 0)
-        return ferry_error_raise(L, "exec", "cannot watch process %d: %s (Linux 5.3 or later is needed)",
-                                 (int)pid, strerror(errno));
-    p->exit_watch = (struct loop_watch){.fd = pidfd, .events = POLLIN, .on_event = on_exit_event};
-    loop_watch_start(loop, &p->exit_watch);
+    if (pidfd >= 0) {
+        p->exit_watch = (struct loop_watch){.fd = pidfd, .events = POLLIN, .on_event = on_exit_event};
+        loop_watch_start(loop, &p->exit_watch);
+    } else {
+        /* no pidfds (old kernel, valgrind): look at the child now and then */
+        p->exit_poll = (struct loop_timer){.fire = on_exit_poll};
+        loop_timer_start(loop, &p->exit_poll, EXIT_POLL_SECONDS);
+    }
     loop_op_register(L, -1, &p->op);
     return 1;
 }
