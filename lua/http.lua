@@ -78,19 +78,34 @@ local function perform(options)
     insecure = options.insecure, proxy = options.proxy, connect_to = options.connect_to,
     follow_redirects = options.follow_redirects, stream = deliver ~= nil,
   }
+  -- An error response (status >= 400) is not streamed: its body is kept
+  -- for the caller, who needs it to explain the error.
+  local error_body = {}
+  local function pass_on(final)
+    local data = request:take()
+    if request:status() >= 400 then
+      error_body[#error_body + 1] = data
+    else
+      deliver(data, final)
+    end
+  end
   while not request:finished() do
     task.await(request)
-    if deliver then deliver(request:take(), false) end
+    if deliver then pass_on(false) end
   end
   local response = request:result()
-  if deliver then deliver(request:take(), true) end
+  if deliver then
+    pass_on(true)
+    if #error_body > 0 then response.body = table.concat(error_body) end
+  end
   return response
 end
 
 --- Performs a request. Options: url, method ("GET"), headers ({Name = value}),
 -- body (string), timeout (seconds, whole transfer), connect_timeout (30),
 -- ca_file | ca_data, cert_file | cert_data, key_file | key_data, insecure,
--- proxy, connect_to ("name:port:host:port"), follow_redirects, retries (0: extra attempts on connection failures
+-- (the body of an error response, status >= 400, is never streamed: it is
+-- in response.body) proxy, connect_to ("name:port:host:port"), follow_redirects, retries (0: extra attempts on connection failures
 -- and 429/502/503/504, with backoff), on_chunk(data) or on_line(line) to
 -- stream the body instead of collecting it.
 function http.request(options)

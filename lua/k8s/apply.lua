@@ -101,7 +101,7 @@ end
 -- An Established CRD reaches the discovery documents a moment later: wait
 -- until every version it serves is there, so its objects can be applied.
 local function wait_until_discovered(c, crds, timeout)
-  local deadline = require("ferry.sys").monotonic() + assert(timeutil.duration(timeout))
+  local deadline = require("ferry.sys").monotonic() + timeutil.checked_duration(timeout, "wait_crds")
   for _, crd in ipairs(crds) do
     local spec = crd.spec or {}
     local group, kind = spec.group, spec.names and spec.names.kind

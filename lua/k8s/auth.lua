@@ -57,10 +57,14 @@ local function refuse_unsupported(user, context)
     error(auth_error(context, "basic auth (username/password) is not supported: use a token, "
       .. "a client certificate or an exec credential plugin"), 0)
   end
+  if user.as or user["as-groups"] or user["as-uid"] or user["as-user-extra"] then
+    error(auth_error(context, "impersonation (as, as-groups, as-uid, as-user-extra) is not supported: "
+      .. "remove it, or use a context whose user has the rights itself"), 0)
+  end
   if user["auth-provider"] then
     local name = type(user["auth-provider"]) == "table" and user["auth-provider"].name or "?"
     error(auth_error(context, string.format("auth-provider '%s' plugins are not supported (they were "
-      .. "removed from kubectl); use an exec credential plugin such as kubelogin or "
+      .. "are deprecated, and removed for gcp and azure); use an exec credential plugin such as kubelogin or "
       .. "gke-gcloud-auth-plugin", name)), 0)
   end
 end
@@ -93,6 +97,10 @@ function auth.new(resolved)
     ca_data = pem(cluster, "certificate-authority", "CA certificate", context),
     insecure = cluster["insecure-skip-tls-verify"] == true or nil,
   }
+  if self.tls.insecure and self.tls.ca_data then
+    error(auth_error(context, "insecure-skip-tls-verify and a certificate authority exclude each other "
+      .. "(kubectl refuses them too): remove one from the cluster entry"), 0)
+  end
   if self.tls.insecure then
     log.warn("context '%s': TLS verification is off (insecure-skip-tls-verify): the server's "
       .. "identity is not checked", context)
@@ -141,6 +149,18 @@ local function token_from_file(self)
   return token
 end
 
+-- The cluster's "client.authentication.k8s.io/exec" extension, passed to
+-- the plugin as spec.cluster.config (kubeconfig stores extensions as a
+-- list of {name, extension}).
+local function exec_extension(cluster)
+  for _, entry in ipairs(type(cluster.extensions) == "table" and cluster.extensions or {}) do
+    if type(entry) == "table" and entry.name == "client.authentication.k8s.io/exec" then
+      return entry.extension
+    end
+  end
+  return nil
+end
+
 -- KUBERNETES_EXEC_INFO, as kubectl sets it for the plugin.
 function Auth:exec_info()
   local e = self.exec_config
@@ -153,7 +173,7 @@ function Auth:exec_info()
       ["insecure-skip-tls-verify"] = c["insecure-skip-tls-verify"],
       ["certificate-authority-data"] = self.tls.ca_data and base64.encode(self.tls.ca_data) or nil,
       ["proxy-url"] = c["proxy-url"],
-      config = c.extensions and c.extensions["client.authentication.k8s.io/exec"] or nil,
+      config = exec_extension(c),
     }
   end
   return json.encode { apiVersion = e.apiVersion, kind = "ExecCredential", spec = spec }

@@ -40,9 +40,13 @@ local function api_error(self, method, path, response)
 end
 client.api_error = api_error
 
---- Wraps a transport failure with the context's name.
+local TRANSPORT_KINDS = { connect = true, resolve = true, timeout = true, tls = true,
+                          connection = true, http = true, memory = true }
+
+--- Wraps a failure of the http module with the context's name; anything
+-- else (an error raised by a streaming callback, a cancellation) passes.
 local function transport_error(self, method, path, err)
-  if type(err) ~= "table" or errors.is(err, "cancelled") or errors.is(err, "interrupted") then
+  if type(err) ~= "table" or not TRANSPORT_KINDS[err.kind] or not err.url then
     return err
   end
   return errors.new(err.kind, string.format("%s (%s %s on %s)", err.message, method, path, self.name),
@@ -104,18 +108,21 @@ local function backoff(attempt)
   return math.min(0.25 * 2 ^ (attempt - 1), 4)
 end
 
-local function send(self, req, path)
+-- The http.request options of an API request (credentials included).
+local function prepare(self, req, path)
   local headers = { Accept = req.accept or "application/json", ["User-Agent"] = "ferry" }
   local body = req.body
   if type(body) == "table" then body = json.encode(body) end
   if body then headers["Content-Type"] = req.content_type or "application/json" end
+  local streaming = req.on_line or req.on_chunk
   local request = {
     method = req.method, url = self.server .. path, headers = headers, body = body,
-    timeout = req.timeout or self.timeout, on_line = req.on_line, on_chunk = req.on_chunk,
+    -- a client's timeout bounds plain requests; streams carry their own
+    timeout = req.timeout or (not streaming and self.timeout) or nil,
+    on_line = req.on_line, on_chunk = req.on_chunk,
   }
   self.auth:prepare(request)
-  rate_limit(self)
-  return http.request(request)
+  return request
 end
 
 --- Sends one API request. req = {method, path, query, body (string or
@@ -130,7 +137,9 @@ function Client:request(req)
   local attempt, reauthenticated = 0, false
   while true do
     attempt = attempt + 1
-    local ok, response = pcall(send, self, req, path)
+    local request = prepare(self, req, path) -- auth errors (exec plugin) raise as they are
+    rate_limit(self)
+    local ok, response = pcall(http.request, request)
     if not ok then
       local err = transport_error(self, method, path, response)
       local retriable = type(err) == "table" and err.transport
@@ -139,7 +148,7 @@ function Client:request(req)
       task.sleep(backoff(attempt))
     elseif response.status == 401 and not reauthenticated and self.auth:unauthorized() then
       reauthenticated = true -- fresh credentials once (exec plugin, rotated token)
-    elseif response.status == 429 and attempt <= self.retries then
+    elseif response.status == 429 and attempt <= self.retries and not req.on_line and not req.on_chunk then
       task.sleep(math.min(tonumber(response.headers["retry-after"]) or backoff(attempt), 30))
     elseif RETRY_STATUS[response.status] and IDEMPOTENT[method] and attempt <= self.retries
         and not req.on_line then

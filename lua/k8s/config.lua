@@ -27,7 +27,7 @@ end
 local function absolute(path, base)
   if not path or path == "" or path:sub(1, 1) == "/" then return path end
   if path:sub(1, 2) == "~/" then return (os.getenv("HOME") or "") .. path:sub(2) end
-  return base .. "/" .. path
+  return base .. "/" .. path:gsub("^%./", "")
 end
 
 -- Fields holding file paths are relative to the kubeconfig that holds them.
@@ -192,7 +192,7 @@ function config.in_cluster(dir)
   local namespace = read_file(dir .. "/namespace")
   return {
     name = "in-cluster",
-    cluster = { server = "https://" .. host .. ":" .. (port or "443"),
+    cluster = { server = "https://" .. host .. ":" .. ((port and port ~= "") and port or "443"),
                 ["certificate-authority"] = dir .. "/ca.crt" },
     user = { tokenFile = dir .. "/token" },
     namespace = namespace and namespace:gsub("%s+$", "") or "default",

@@ -144,7 +144,8 @@ function deprecations.check(source, target)
       local rule = rule_for(api_version, obj.kind)
       if rule and at_least(major, minor, rule[3]) then
         findings[#findings + 1] = finding(obj, api_version, rule, origin)
-      elseif not rule and target_client and not discovery.serves(target_client, api_version) then
+      elseif not rule and target_client and discovery.serves_group(target_client, api_version)
+          and not discovery.serves(target_client, api_version) then
         findings[#findings + 1] = finding(obj, api_version, nil, origin)
       end
     end

@@ -168,6 +168,13 @@ function discovery.entries(c)
   return index_of(c).all
 end
 
+--- Whether the cluster serves any version of apiVersion's group (a group
+-- it lacks entirely is a CRD not installed yet, not a removal).
+function discovery.serves_group(c, api_version)
+  local group = api_version:match("^(.-)/?[^/]+$")
+  return index_of(c).groups[group] ~= nil
+end
+
 --- Whether the cluster serves apiVersion (e.g. "autoscaling/v2beta2").
 function discovery.serves(c, api_version)
   local index = index_of(c)

@@ -73,7 +73,8 @@ local function in_cluster_wanted(options)
 end
 
 --- k8s.connect{context, kubeconfig, namespace, in_cluster, server, qps,
--- burst, timeout} -> client. server overrides the cluster's URL. With no kubeconfig and KUBERNETES_SERVICE_HOST set
+-- burst, retries, timeout} -> client. server overrides the cluster's URL;
+-- timeout ("30s" or seconds) bounds each plain request, not watches. With no kubeconfig and KUBERNETES_SERVICE_HOST set
 -- (inside a pod), the service account is used.
 function k8s.connect(options)
   options = options or {}
@@ -98,7 +99,8 @@ function k8s.connect(options)
   local c = client.new(auth.new(resolved), {
     name = resolved.name,
     namespace = options.namespace or resolved.namespace,
-    qps = options.qps, burst = options.burst, timeout = options.timeout,
+    qps = options.qps, burst = options.burst, retries = options.retries,
+    timeout = options.timeout and k8s.time.checked_duration(options.timeout, "timeout"),
   })
   return c
 end

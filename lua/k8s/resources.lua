@@ -80,7 +80,7 @@ function resources.get(c, ref)
   return c:request { path = resources.path(c, mapping, namespace, r.name) }
 end
 
---- c:exists(ref) -> object or nil (nil only for NotFound).
+--- c:find(ref) -> object or nil (nil only for NotFound).
 function resources.find(c, ref)
   local ok, result = pcall(resources.get, c, ref)
   if ok then return result end
@@ -101,6 +101,9 @@ function resources.list(c, options)
   local path = resources.path(c, mapping, namespace)
   local items, continue, resource_version = json.array(), nil, nil
   local page_size = options.page_size or 500
+  if options.limit ~= nil and (math.type(options.limit) ~= "integer" or options.limit < 1) then
+    error(invalid("list limit must be a positive integer, got " .. tostring(options.limit)), 0)
+  end
   repeat
     local remaining = options.limit and (options.limit - #items) or page_size
     local page = c:request { path = path, query = {
@@ -155,7 +158,7 @@ function resources.patch(c, ref, patch, options)
   named(r, "patch")
   local content_type = PATCH_TYPES[options.type or "merge"]
   if not content_type then
-    error(invalid("patch type must be merge, json or strategic, got " .. tostring(options.type)), 0)
+    error(invalid("patch type must be merge, json, strategic or apply, got " .. tostring(options.type)), 0)
   end
   local mapping, namespace = locate(c, r)
   return c:request { method = "PATCH", content_type = content_type,
@@ -171,7 +174,12 @@ function resources.delete(c, ref, options)
   options = options or {}
   local r = resources.ref_of(ref)
   named(r, "delete")
-  local mapping, namespace = locate(c, r)
+  local located, mapping, namespace = pcall(locate, c, r)
+  if not located then
+    -- a custom resource whose CRD is gone is gone too
+    if options.missing_ok and errors.is(mapping, "unknown_kind") then return nil end
+    error(mapping, 0)
+  end
   local body = { apiVersion = "v1", kind = "DeleteOptions" }
   if options.propagation then body.propagationPolicy = options.propagation end
   if options.grace_period then body.gracePeriodSeconds = options.grace_period end
@@ -214,7 +222,7 @@ function resources.logs(c, options)
     error(invalid("logs needs {pod = name}"), 0)
   end
   local namespace = options.namespace or c.namespace
-  local since = options.since and assert(timeutil.duration(options.since))
+  local since = options.since and timeutil.checked_duration(options.since, "logs since")
   local req = {
     path = string.format("/api/v1/namespaces/%s/pods/%s/log", escape(namespace), escape(options.pod)),
     query = { container = options.container, tailLines = options.tail,
@@ -224,7 +232,7 @@ function resources.logs(c, options)
   }
   if options.follow then
     req.on_line = options.on_line or print
-    req.timeout = options.timeout and timeutil.duration(options.timeout) or nil
+    req.timeout = options.timeout and timeutil.checked_duration(options.timeout, "logs timeout") or nil
   end
   return c:request(req).body
 end

@@ -47,6 +47,15 @@ function time.duration(value)
   return total
 end
 
+--- Like time.duration, but raises {kind="invalid"} naming the option.
+function time.checked_duration(value, option)
+  local seconds, err = time.duration(value)
+  if not seconds then
+    error(require("ferry.errors").new("invalid", string.format("%s: %s", option or "duration", err)), 0)
+  end
+  return seconds
+end
+
 --- A kubectl-style age ("45s", "12m", "3h", "5d") of a timestamp.
 function time.age(timestamp, now)
   local t = time.parse(timestamp)

@@ -34,8 +34,8 @@ end
 
 local function describe_goal(options)
   if options.deleted then return "deleted" end
-  if options.condition then return options.condition .. "=" .. (options.status or "True") end
   if options.test then return "matching its test" end
+  if options.condition then return options.condition .. "=" .. (options.status or "True") end
   return "ready"
 end
 
@@ -48,10 +48,13 @@ function wait.wait(c, ref, options)
   options = options or {}
   local r = resources.ref_of(ref)
   if not r.name then error(errors.new("invalid", "wait needs a named object"), 0) end
-  local seconds = assert(timeutil.duration(options.timeout or "5m"))
+  local seconds = timeutil.checked_duration(options.timeout or "5m", "wait timeout")
   local check = predicate(options)
   local last_reason = "not checked yet"
-  local what = resources.describe(r) .. " on " .. c.name
+  local _, namespace = resources.locate(c, r)
+  local what = resources.describe { kind = r.kind, name = r.name, namespace = namespace } .. " on " .. c.name
+  local shown_timeout = type(options.timeout) == "number" and string.format("%gs", options.timeout)
+    or options.timeout or "5m"
 
   local function watch_until()
     local obj = resources.find(c, r)
@@ -76,7 +79,7 @@ function wait.wait(c, ref, options)
   if ok then return result end
   if errors.is(result, "timeout") then
     error(errors.new("timeout", string.format("%s not %s after %s: %s", what, describe_goal(options),
-      options.timeout or "5m", last_reason), { reason = last_reason }), 0)
+      shown_timeout, last_reason), { reason = last_reason }), 0)
   end
   error(result, 0)
 end

@@ -99,7 +99,7 @@ function watch.watch(c, options)
     opts.fieldSelector = opts.fieldSelector and (opts.fieldSelector .. "," .. selector) or selector
   end
   local path = resources.path(c, mapping, opts.namespace)
-  local timeout = opts.timeout and assert(timeutil.duration(opts.timeout))
+  local timeout = opts.timeout and timeutil.checked_duration(opts.timeout, "watch timeout")
   local state = {
     resource_version = opts.resource_version, failures = 0,
     deadline = timeout and (sys.monotonic() + timeout),

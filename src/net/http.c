@@ -390,6 +390,17 @@ static int request_finished(lua_State *L)
     return 1;
 }
 
+/* op:status() -> the HTTP status received so far (0 before the headers). [-0, +1, -] */
+static int request_status(lua_State *L)
+{
+    struct http_request *r = luaL_checkudata(L, 1, REQUEST_METATABLE);
+    long status = 0;
+    if (r->easy)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    lua_pushinteger(L, status);
+    return 1;
+}
+
 /* op:take() -> the body bytes received since the last take ("" if none). [-0, +1, m] */
 static int request_take(lua_State *L)
 {
@@ -429,6 +440,7 @@ static int request_result(lua_State *L)
 static const luaL_Reg request_methods[] = {
     {"finished", request_finished},
     {"take", request_take},
+    {"status", request_status},
     {"result", request_result},
     {"cancel", request_close},
     {"__gc", request_close},

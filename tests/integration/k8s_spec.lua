@@ -184,30 +184,33 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     end)
 
     it("refreshes discovery when a CRD appears and names unknown kinds", function()
-      local ok, err = pcall(old.get, old, { apiVersion = "example.ferry.dev/v1", kind = "Widget", name = "x" })
+      -- CRDs outlive the namespace: a group and kind of this run's own
+      local group = env.unique("w") .. ".ferry.dev"
+      local kind = "Widget" .. group:match("%d+")
+      local ok, err = pcall(old.get, old, { apiVersion = group .. "/v1", kind = kind, name = "x" })
       assert.is_false(ok)
       assert.are.equal("unknown_kind", err.kind)
       assert.matches("CustomResourceDefinition", err.message)
       old:apply(string.format([[
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: widgets.example.ferry.dev}
+metadata: {name: %ss.%s}
 spec:
-  group: example.ferry.dev
+  group: %s
   scope: Namespaced
-  names: {plural: widgets, singular: widget, kind: Widget}
+  names: {plural: %ss, singular: %s, kind: %s}
   versions:
   - name: v1
     served: true
     storage: true
     schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
 ---
-apiVersion: example.ferry.dev/v1
-kind: Widget
+apiVersion: %s/v1
+kind: %s
 metadata: {name: w1, namespace: %s}
 spec: {size: 3}
-]], ns))
-      local w = old:get { apiVersion = "example.ferry.dev/v1", kind = "Widget", name = "w1", namespace = ns }
+]], kind:lower(), group, group, kind:lower(), kind:lower(), kind, group, kind, ns))
+      local w = old:get { apiVersion = group .. "/v1", kind = kind, name = "w1", namespace = ns }
       assert.are.equal(3, w.spec.size)
     end)
 

@@ -63,6 +63,14 @@ describe("http", function()
     assert.are.equal("line 1\nline 2\nline 3\nline 4\nline 5\n", table.concat(received))
   end)
 
+  it("keeps an error response's body for the caller instead of streaming it", function()
+    local lines = {}
+    local r = http.request { url = server.url .. "/missing", on_line = function(l) lines[#lines + 1] = l end }
+    assert.are.equal(404, r.status)
+    assert.are.equal(0, #lines)
+    assert.are.equal("not found", r.body)
+  end)
+
   it("raises a connection error when the server drops the connection", function()
     local ok, err = pcall(http.request, { url = server.url .. "/drop" })
     assert.is_false(ok)

@@ -73,10 +73,24 @@ function block.lazy_teardown(suite, element)
 end
 
 -- Runs a container block: its body declares the children, then setup,
--- children, lazy_teardown, teardown.
+-- children, lazy_teardown, teardown. Before the children run they are
+-- sorted (--sort-tests) or shuffled (--shuffle-tests, or randomize() in
+-- the body), the block's seed then shown with its failures.
 function block.execute(suite, descriptor, element)
+  element.randomize_request = nil
   if suite:safe(descriptor, element.run, element) ~= "success" then
     return
+  end
+  local request = element.randomize_request or {}
+  local randomize = suite.randomize
+  if request.on ~= nil then
+    randomize = request.on
+  end
+  if suite.sort then
+    suite:reorder(element, "sort")
+  elseif randomize then
+    element.randomseed = request.seed or suite.randomseed
+    suite:reorder(element, "shuffle", element.randomseed)
   end
   if run_own(suite, "strict_setup", element) then
     suite:execute(element)
@@ -85,17 +99,20 @@ function block.execute(suite, descriptor, element)
   run_own(suite, "strict_teardown", element)
 end
 
--- The whole run: files are the children of the suite's root.
-function block.run_suite(suite)
+-- One run of the whole suite (run `count` of `total`): files are the
+-- children of the suite's root. `seed` is published with the start when
+-- tests are shuffled.
+function block.run_suite(suite, count, total, seed)
   local root = suite.root
-  if suite:safe_publish("suite", { "suite", "start" }, root, 1, 1) then
+  count, total = count or 1, total or 1
+  if suite:safe_publish("suite", { "suite", "start" }, root, count, total, seed) then
     if run_own(suite, "strict_setup", root) then
       suite:execute(root)
     end
     block.lazy_teardown(suite, root)
     run_own(suite, "strict_teardown", root)
   end
-  suite:safe_publish("suite", { "suite", "end" }, root, 1, 1)
+  suite:safe_publish("suite", { "suite", "end" }, root, count, total)
 end
 
 trace.mark_internal()

@@ -18,6 +18,7 @@
 -- are not seen by its siblings, nor by the next file.
 
 local events = require "ferry.test.events"
+local isolation = require "ferry.test.isolation"
 local failure = require "ferry.test.failure"
 local format = require "ferry.test.format"
 local util = require "ferry.test.util"
@@ -40,11 +41,17 @@ function core.new()
     root = root,
     current = root,
     stack = {},
+    states = {},
     executors = {},
     attributes_of = {},
     api = {},
     skip_all = false,
+    -- --sort-tests / --shuffle-tests, and the seed shuffles use
+    sort = false,
+    randomize = false,
+    randomseed = os.time(),
     clock = sys.monotonic,
+    gettime = util.gettime,
   }, Suite)
 end
 
@@ -68,13 +75,22 @@ function Suite:children(element)
   return element.children or {}
 end
 
+-- Entering a block that is not the running one saves or hands on the
+-- globals as its envmode says (insulate/expose); leaving it undoes that.
 function Suite:push(element)
+  if element ~= self.current then
+    isolation.enter(self.states, element)
+  end
   self.stack[#self.stack + 1] = self.current
   self.current = element
 end
 
 function Suite:pop()
+  local element = self.current
   self.current = table.remove(self.stack)
+  if element ~= self.current then
+    isolation.leave(self.states, element)
+  end
 end
 
 -- The value a spec sees for the global `key` in the running block.
@@ -93,10 +109,22 @@ function Suite:env_get(key)
   return _G[key]
 end
 
+-- A global assigned while `element` runs is stored in its env, except
+-- that a hook ("unwrap") stores it in its block's and an expose block in
+-- the block two levels up (so it reaches past the insulated file), each
+-- redirection applying again to the block it leads to. Past the root it
+-- goes to _G. A name the env already holds stays there.
 function Suite:env_set(key, value)
   local element = self.current
-  if element.attributes.envmode == "unwrap" then
-    element = element.parent
+  while element and not (element.env and rawget(element.env, key) ~= nil) do
+    local envmode = element.attributes.envmode
+    if envmode == "unwrap" then
+      element = element.parent
+    elseif envmode == "expose" then
+      element = element.parent and element.parent.parent
+    else
+      break
+    end
   end
   if not element then
     _G[key] = value
@@ -119,9 +147,14 @@ function Suite:environment()
 end
 
 -- Declared blocks attach to the block being run when they are declared.
+-- `declared` keeps every block and hook in declaration order: busted
+-- shuffles and sorts that whole list, so the order of the tests after
+-- --shuffle depends on where the hooks were declared too.
 function Suite:attach(element)
   local parent = self.current
   element.parent = parent
+  parent.declared = parent.declared or {}
+  parent.declared[#parent.declared + 1] = element
   if self.executors[element.descriptor] then
     parent.children[#parent.children + 1] = element
   else
@@ -201,9 +234,9 @@ end
 function Suite:safe_publish(descriptor, path, element, ...)
   if path[2] == "start" then
     element.starttick = self.clock()
-    element.starttime = os.time()
+    element.starttime = self.gettime()
   elseif path[2] == "end" then
-    element.endtime = os.time()
+    element.endtime = self.gettime()
     element.endtick = self.clock()
     element.duration = element.starttick and (element.endtick - element.starttick)
   end
@@ -212,6 +245,31 @@ function Suite:safe_publish(descriptor, path, element, ...)
     self:publish(path, element, table.unpack(args, 1, args.n))
   end, element)
   return status == "success"
+end
+
+-- Reorders a block's children (--sort-tests, --shuffle-tests, randomize())
+-- as busted does: over every declared element, hooks included.
+function Suite:reorder(element, how, seed)
+  local declared = element.declared or {}
+  if how == "sort" then
+    util.sort_by_name(declared)
+  else
+    util.shuffle(declared, seed)
+  end
+  local children = {}
+  for _, child in ipairs(declared) do
+    if self.executors[child.descriptor] then
+      children[#children + 1] = child
+    end
+  end
+  element.children = children
+end
+
+-- Forgets what a block declared the last time it ran (--repeat runs the
+-- same files again).
+function Suite:forget(element)
+  element.children, element.hooks, element.declared = {}, {}, nil
+  element.lazy_done = nil
 end
 
 -- Runs the children of a block in order, each through its kind's executor.

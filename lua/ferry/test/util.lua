@@ -1,8 +1,58 @@
 -- Helpers the assertions share (the counterpart of luassert.util).
 
 local trace = require "ferry.test.trace"
+local sys = require "ferry.sys"
 
 local util = {}
+
+-- Wall-clock seconds with a fraction (busted's gettime): the epoch second
+-- ferry started in, advanced by the monotonic clock.
+local epoch_offset = os.time() - sys.monotonic()
+
+function util.gettime()
+  return epoch_offset + sys.monotonic()
+end
+
+-- Shuffles a list in place as busted does (Fisher-Yates driven by
+-- math.random after math.randomseed(seed)), so a seed gives busted's order.
+function util.shuffle(t, seed)
+  if seed then
+    math.randomseed(seed)
+  end
+  local n = #t
+  while n >= 2 do
+    local k = math.random(n)
+    t[n], t[k] = t[k], t[n]
+    n = n - 1
+  end
+  return t
+end
+
+-- Sorts blocks by name, unnamed ones first (busted's --sort order).
+function util.sort_by_name(elements)
+  table.sort(elements, function(a, b)
+    if a.name and b.name then
+      return a.name < b.name
+    end
+    return b.name ~= nil
+  end)
+  return elements
+end
+
+-- A seed from /dev/urandom (4 bytes, big-endian), or nil.
+function util.urandom()
+  local f = io.open("/dev/urandom", "rb")
+  if not f then
+    return nil
+  end
+  local s = f:read(4)
+  f:close()
+  local value = 0
+  for i = 1, #s do
+    value = value * 256 + s:byte(i)
+  end
+  return value
+end
 
 local arglist_mt = {}
 

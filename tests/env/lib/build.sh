@@ -32,6 +32,7 @@ require_go() {
 k8s_generate_module() {
 	local version=$1 dir=$2 logfile=$BUILD_LOG_DIR/module-kubernetes-$1.log
 	local staging_version=v0.${version#v1.}
+	mkdir -p "$BUILD_LOG_DIR" && : >"$logfile"
 	run_logged "$logfile" go mod download -json "k8s.io/kubernetes@$version"
 	local upstream_mod
 	upstream_mod=$(go_info_field "k8s.io/kubernetes@$version" GoMod)
@@ -106,6 +107,7 @@ build_k8s() {
 	moddir=$(k8s_module_dir "$version")
 	for cmd in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
 	log "building Kubernetes $version: ${missing[*]} (log: $logfile)"
+	mkdir -p "$BUILD_LOG_DIR" && : >"$logfile"
 	local started=$SECONDS
 	date=$(cd "$moddir" && go_info_field "k8s.io/kubernetes@$version" Time)
 	mkdir -p "$outdir"
@@ -126,6 +128,7 @@ build_etcd() {
 	outdir=$(etcd_bin_dir)
 	[[ -x $outdir/etcd && -f $outdir/.complete ]] && return 0
 	log "building etcd $ETCD_VERSION (log: $logfile)"
+	mkdir -p "$BUILD_LOG_DIR" && : >"$logfile"
 	local started=$SECONDS
 	mkdir -p "$outdir"
 	(cd "$ENV_ROOT/etcd" && CGO_ENABLED=0 run_logged "$logfile" go build -trimpath \
@@ -146,6 +149,7 @@ build_kwok() {
 	outdir=$(kwok_bin_dir)
 	[[ -x $outdir/kwok && -f $outdir/.complete ]] && return 0
 	log "building kwok $KWOK_VERSION (log: $logfile)"
+	mkdir -p "$BUILD_LOG_DIR" && : >"$logfile"
 	local started=$SECONDS moddir stage
 	mkdir -p "$outdir"
 	(cd "$ENV_ROOT/kwok" && CGO_ENABLED=0 run_logged "$logfile" go build -trimpath \

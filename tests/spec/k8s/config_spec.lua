@@ -125,6 +125,45 @@ describe("k8s.config", function()
     assert.is_nil(err.message:find("secret", 1, true))
   end)
 
+  it("refuses impersonation and insecure-skip-tls-verify next to a CA", function()
+    helpers.write_file(dir .. "/third", [[
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true, certificate-authority-data: Zm9v}
+- name: d
+  cluster: {server: "https://127.0.0.1:6443"}
+users:
+- name: u
+  user: {token: abcd1234}
+- name: imp
+  user: {token: abcd1234, as: someone-else}
+contexts:
+- name: both
+  context: {cluster: c, user: u}
+- name: impersonating
+  context: {cluster: d, user: imp}
+]])
+    local ok, err = pcall(k8s.connect, { kubeconfig = dir .. "/third", context = "both" })
+    assert.is_false(ok)
+    assert.matches("exclude each other", err.message)
+    ok, err = pcall(k8s.connect, { kubeconfig = dir .. "/third", context = "impersonating" })
+    assert.is_false(ok)
+    assert.matches("impersonation", err.message)
+  end)
+
+  it("takes timeouts as durations and names a malformed one", function()
+    helpers.write_file(dir .. "/plain", [[
+clusters: [{name: d, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: abcd1234}}]
+contexts: [{name: p, context: {cluster: d, user: u}}]
+]])
+    assert.are.equal(30, k8s.connect({ kubeconfig = dir .. "/plain", context = "p", timeout = "30s" }).timeout)
+    local ok, err = pcall(k8s.connect, { kubeconfig = dir .. "/plain", context = "p", timeout = "soon" })
+    assert.is_false(ok)
+    assert.are.equal("invalid", err.kind)
+    assert.matches("timeout", err.message)
+  end)
+
   it("names a context whose cluster is missing", function()
     local ok, err = pcall(k8s.connect, { kubeconfig = dir .. "/second", context = "missing-cluster" })
     assert.is_false(ok)

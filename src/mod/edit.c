@@ -1,0 +1,545 @@
+/* require "ferry.edit": line editing for the REPL on libedit — a prompt,
+ * a history kept in a file, and Tab completion computed by a Lua function.
+ *
+ * While el_gets() runs, libedit calls back into this file: for the prompt,
+ * for each character (editor_read_char) and for the Tab key
+ * (editor_complete). None of these callbacks may raise a Lua error, since
+ * a longjmp would leave libedit's frames (and the terminal mode) behind:
+ * the completer runs under lua_pcall, its answer is read with functions
+ * that cannot raise, and a failure becomes a beep.
+ *
+ * Ctrl-C at the prompt: ferry's SIGINT handler (src/core/loop.c) sets the
+ * loop's interrupt flag; the character reader sees it and makes el_gets()
+ * return, so readline answers nil, "interrupted" with the terminal restored.
+ * The REPL clears the flag (loop.clear_interrupt) and prompts again. */
+#include <errno.h>
+#include <histedit.h>
+#include <lauxlib.h>
+#include <locale.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "core/loop.h"
+#include "core/modules.h"
+
+#define EDITOR_METATABLE "ferry.editor"
+#define DEFAULT_HISTORY_SIZE 1000
+#define COMPLETION_STACK 16     /* slots the Tab callback may push */
+#define LISTED_CANDIDATES_MAX 200 /* longer lists end with "... N more" */
+#define READ_POLL_MS 250        /* how often a blocked read looks at Ctrl-C */
+
+struct editor {
+    EditLine *el;         /* NULL once closed */
+    History *history;     /* NULL once closed */
+    HistEvent event;
+    int in_fd;
+    FILE *out;
+    mbstate_t input_state;
+    /* Set only while readline runs (busy): the thread that called it, the
+     * stack slot of the completer in that thread (0: none) and the prompt,
+     * a string that stays on that thread's stack. */
+    int busy;
+    lua_State *L;
+    int completer_index;
+    const char *prompt;
+};
+
+static struct editor *editor_of(EditLine *el)
+{
+    void *data = NULL;
+    el_get(el, EL_CLIENTDATA, &data);
+    return data;
+}
+
+/* ---- libedit callbacks: nothing here raises ---------------------------- */
+
+static char *editor_prompt(EditLine *el)
+{
+    struct editor *e = editor_of(el);
+    return (char *)(e && e->prompt ? e->prompt : "");
+}
+
+/* Reads one character for libedit. Returns 1 with *out set, 0 at end of
+ * input, -1 with errno set on failure — EINTR when Ctrl-C was pressed. */
+static int editor_read_char(EditLine *el, wchar_t *out)
+{
+    struct editor *e = editor_of(el);
+    for (;;) {
+        if (loop_interrupted()) {
+            errno = EINTR;
+            return -1;
+        }
+        struct pollfd input = {.fd = e->in_fd, .events = POLLIN};
+        int ready = poll(&input, 1, READ_POLL_MS);
+        if (ready < 0 && errno != EINTR)
+            return -1;
+        if (ready <= 0)
+            continue; /* a signal or the poll period: look at the flag again */
+        char byte;
+        ssize_t n = read(e->in_fd, &byte, 1);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return -1;
+        }
+        if (n == 0)
+            return 0;
+        size_t converted = mbrtowc(out, &byte, 1, &e->input_state);
+        if (converted == (size_t)-2)
+            continue; /* the middle of a multibyte character */
+        if (converted == (size_t)-1) {
+            /* not valid in this locale: pass the byte on rather than lose it */
+            memset(&e->input_state, 0, sizeof e->input_state);
+            *out = (wchar_t)(unsigned char)byte;
+        }
+        return 1;
+    }
+}
+
+struct completion_request {
+    const char *line;
+    size_t cursor;
+    size_t length;
+};
+
+/* completer(text_before_cursor, line) -> {candidates..., prefix=, suffix=}
+ * Leaves the answer in a checked shape: a fresh array holding only the
+ * string candidates, the prefix and the suffix (strings). [-2, +3, e] */
+static int completion_call(lua_State *L)
+{
+    const struct completion_request *request = lua_touserdata(L, 2);
+    lua_settop(L, 1);
+    lua_pushlstring(L, request->line, request->cursor);
+    lua_pushlstring(L, request->line, request->length);
+    lua_call(L, 2, 1);
+    lua_newtable(L); /* 3: candidates */
+    if (lua_istable(L, 2)) {
+        lua_Integer count = luaL_len(L, 2), kept = 0;
+        for (lua_Integer i = 1; i <= count; i++) {
+            if (lua_geti(L, 2, i) == LUA_TSTRING)
+                lua_seti(L, 3, ++kept);
+            else
+                lua_pop(L, 1);
+        }
+        lua_getfield(L, 2, "prefix");
+        lua_getfield(L, 2, "suffix");
+    } else {
+        lua_pushnil(L);
+        lua_pushnil(L);
+    }
+    if (lua_type(L, 4) != LUA_TSTRING) {
+        lua_pushliteral(L, "");
+        lua_replace(L, 4);
+    }
+    if (lua_type(L, 5) != LUA_TSTRING) {
+        lua_pushliteral(L, "");
+        lua_replace(L, 5);
+    }
+    return 3;
+}
+
+/* The i-th candidate of the array at idx; the string stays alive in the
+ * array, so the pointer is valid while the array is on the stack. [-0, +0, -] */
+static const char *candidate_at(lua_State *L, int idx, size_t i, size_t *length)
+{
+    lua_rawgeti(L, idx, (lua_Integer)i);
+    const char *text = lua_tolstring(L, -1, length);
+    lua_pop(L, 1);
+    return text;
+}
+
+/* Columns on the terminal for a string: its characters, as an estimate. */
+static size_t display_width(const char *text, size_t length)
+{
+    size_t chars = mbstowcs(NULL, text, 0);
+    return chars == (size_t)-1 ? length : chars;
+}
+
+static int terminal_columns(FILE *out)
+{
+    struct winsize size;
+    if (ioctl(fileno(out), TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+        return size.ws_col;
+    return 80;
+}
+
+/* Prints the candidates in columns under the line, as shells do. */
+static void candidates_list(FILE *out, lua_State *L, int idx, size_t count)
+{
+    size_t shown = count > LISTED_CANDIDATES_MAX ? LISTED_CANDIDATES_MAX : count;
+    size_t widest = 1;
+    for (size_t i = 1; i <= shown; i++) {
+        size_t length;
+        const char *text = candidate_at(L, idx, i, &length);
+        size_t width = display_width(text, length);
+        if (width > widest)
+            widest = width;
+    }
+    size_t per_row = (size_t)terminal_columns(out) / (widest + 2);
+    if (per_row == 0)
+        per_row = 1;
+    size_t rows = (shown + per_row - 1) / per_row;
+    fputc('\n', out);
+    for (size_t row = 0; row < rows; row++) {
+        for (size_t column = 0; column < per_row; column++) {
+            size_t i = column * rows + row + 1; /* down the columns, like ls */
+            if (i > shown)
+                break;
+            size_t length;
+            const char *text = candidate_at(L, idx, i, &length);
+            fputs(text, out);
+            if (column + 1 < per_row && i + rows <= shown)
+                for (size_t pad = display_width(text, length); pad < widest + 2; pad++)
+                    fputc(' ', out);
+        }
+        fputc('\n', out);
+    }
+    if (shown < count)
+        fprintf(out, "... %zu more\n", count - shown);
+    fflush(out);
+}
+
+/* Replaces the prefix before the cursor with text[0..length) + suffix. */
+static unsigned char line_replace(EditLine *el, const char *prefix, const char *text,
+                                  size_t length, const char *suffix)
+{
+    size_t suffix_length = strlen(suffix);
+    char *replacement = malloc(length + suffix_length + 1);
+    if (!replacement)
+        return CC_ERROR;
+    memcpy(replacement, text, length);
+    memcpy(replacement + length, suffix, suffix_length + 1);
+    size_t prefix_chars = mbstowcs(NULL, prefix, 0);
+    if (prefix_chars == (size_t)-1)
+        prefix_chars = strlen(prefix);
+    if (prefix_chars > 0)
+        el_deletestr(el, (int)prefix_chars);
+    int failed = replacement[0] != '\0' && el_insertstr(el, replacement) != 0;
+    free(replacement);
+    return failed ? CC_ERROR : CC_REFRESH;
+}
+
+/* Uses the checked answer at base (candidates, prefix, suffix): one
+ * candidate replaces the prefix, several extend it to what they share, or,
+ * when they share no more, are listed. Nothing here raises. */
+static unsigned char completion_apply(struct editor *e, EditLine *el, lua_State *L, int base,
+                                      const struct completion_request *request)
+{
+    size_t count = lua_rawlen(L, base);
+    size_t prefix_length, suffix_length;
+    const char *prefix = lua_tolstring(L, base + 1, &prefix_length);
+    const char *suffix = lua_tolstring(L, base + 2, &suffix_length);
+    if (count == 0)
+        return CC_ERROR;
+    /* the prefix must be what the line has before the cursor */
+    if (prefix_length > request->cursor ||
+        memcmp(request->line + request->cursor - prefix_length, prefix, prefix_length) != 0)
+        return CC_ERROR;
+    size_t first_length;
+    const char *first = candidate_at(L, base, 1, &first_length);
+    if (count == 1)
+        return line_replace(el, prefix, first, first_length, suffix);
+    size_t shared = first_length;
+    for (size_t i = 2; i <= count; i++) {
+        size_t length;
+        const char *other = candidate_at(L, base, i, &length);
+        size_t n = 0;
+        while (n < shared && n < length && first[n] == other[n])
+            n++;
+        shared = n;
+    }
+    while (shared > 0 && shared < first_length && ((unsigned char)first[shared] & 0xC0) == 0x80)
+        shared--; /* never cut a UTF-8 character in two */
+    int extends = shared > prefix_length ||
+                  (shared == prefix_length && shared > 0 && memcmp(first, prefix, shared) != 0);
+    if (extends)
+        return line_replace(el, prefix, first, shared, "");
+    candidates_list(e->out, L, base, count);
+    return CC_REDISPLAY;
+}
+
+/* The function bound to Tab. */
+static unsigned char editor_complete(EditLine *el, int ch)
+{
+    (void)ch;
+    struct editor *e = editor_of(el);
+    if (!e || !e->L || !e->completer_index)
+        return CC_ERROR;
+    lua_State *L = e->L;
+    const LineInfo *info = el_line(el);
+    struct completion_request request = {
+        .line = info->buffer,
+        .cursor = (size_t)(info->cursor - info->buffer),
+        .length = (size_t)(info->lastchar - info->buffer),
+    };
+    int top = lua_gettop(L); /* readline reserved COMPLETION_STACK slots */
+    lua_pushcfunction(L, completion_call);
+    lua_pushvalue(L, e->completer_index);
+    lua_pushlightuserdata(L, &request);
+    if (lua_pcall(L, 2, 3, 0) != LUA_OK) {
+        lua_settop(L, top); /* the completer failed: beep, keep the line */
+        return CC_ERROR;
+    }
+    unsigned char result = completion_apply(e, el, L, top + 1, &request);
+    lua_settop(L, top);
+    return result;
+}
+
+/* ---- the editor userdata ------------------------------------------------ */
+
+static struct editor *editor_check(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, EDITOR_METATABLE);
+}
+
+static struct editor *editor_check_open(lua_State *L, int idx)
+{
+    struct editor *e = editor_check(L, idx);
+    if (!e->el)
+        luaL_error(L, "the editor is closed");
+    return e;
+}
+
+/* Ends libedit (restoring the terminal) and frees the history; safe to call
+ * twice. Serves close, __gc and __close. [-0, +0, v] */
+static int editor_close(lua_State *L)
+{
+    struct editor *e = editor_check(L, 1);
+    if (e->busy)
+        return luaL_error(L, "cannot close the editor while readline runs");
+    if (e->el) {
+        el_end(e->el);
+        e->el = NULL;
+    }
+    if (e->history) {
+        history_end(e->history);
+        e->history = NULL;
+    }
+    return 0;
+}
+
+/* Line editing needs the user's character set (UTF-8) rather than "C". */
+static void locale_from_environment(void)
+{
+    const char *current = setlocale(LC_CTYPE, NULL);
+    if (current && strcmp(current, "C") == 0)
+        setlocale(LC_CTYPE, "");
+}
+
+/* edit.new{name=, history_size=, complete=} -> editor. [-0|1, +1, e] */
+static int edit_new(lua_State *L)
+{
+    const char *name = "ferry";
+    lua_Integer history_size = DEFAULT_HISTORY_SIZE;
+    lua_settop(L, 1);
+    if (lua_isnil(L, 1))
+        lua_newtable(L), lua_replace(L, 1);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_getfield(L, 1, "name") != LUA_TNIL) /* 2: stays until el_init copied it */
+        name = luaL_checkstring(L, 2);
+    if (lua_getfield(L, 1, "history_size") != LUA_TNIL) /* 3 */
+        history_size = luaL_checkinteger(L, 3);
+    if (history_size < 1 || history_size > 1000000)
+        return luaL_error(L, "history_size must be between 1 and 1000000");
+    int type = lua_getfield(L, 1, "complete"); /* 4 */
+    if (type != LUA_TNIL && type != LUA_TFUNCTION)
+        return luaL_error(L, "complete must be a function (got %s)", lua_typename(L, type));
+    /* closed state first, so __gc is safe whatever fails below */
+    struct editor *e = lua_newuserdatauv(L, sizeof *e, 1);
+    memset(e, 0, sizeof *e);
+    luaL_setmetatable(L, EDITOR_METATABLE);
+    lua_pushvalue(L, 4);
+    lua_setiuservalue(L, -2, 1);
+    locale_from_environment();
+    e->in_fd = fileno(stdin);
+    e->out = stdout;
+    e->history = history_init();
+    if (!e->history)
+        return luaL_error(L, "cannot create the line editor's history: out of memory");
+    history(e->history, &e->event, H_SETSIZE, (int)history_size);
+    history(e->history, &e->event, H_SETUNIQUE, 1);
+    e->el = el_init(name, stdin, stdout, stderr);
+    if (!e->el)
+        return luaL_error(L, "cannot start the line editor (libedit): out of memory");
+    el_set(e->el, EL_CLIENTDATA, (void *)e);
+    el_set(e->el, EL_EDITOR, "emacs");
+    el_set(e->el, EL_PROMPT_ESC, editor_prompt, '\1');
+    el_set(e->el, EL_HIST, history, e->history);
+    el_set(e->el, EL_GETCFN, editor_read_char);
+    el_set(e->el, EL_ADDFN, "ferry-complete", "complete the word before the cursor",
+           editor_complete);
+    el_set(e->el, EL_BIND, "^I", "ferry-complete", NULL);
+    el_set(e->el, EL_BIND, "^R", "em-inc-search-prev", NULL);
+    el_source(e->el, NULL); /* the user's ~/.editrc, if any */
+    return 1;
+}
+
+/* editor:readline(prompt) -> line | nil, "eof" | nil, "interrupted" |
+ * nil, "error", message. The prompt may wrap terminal escapes in \1. [-2, +1|2|3, e] */
+static int editor_readline(lua_State *L)
+{
+    struct editor *e = editor_check_open(L, 1);
+    const char *prompt = luaL_checkstring(L, 2);
+    if (e->busy)
+        return luaL_error(L, "readline is already running (called from the completer?)");
+    lua_settop(L, 2);
+    lua_getiuservalue(L, 1, 1); /* 3: the completer, or nil */
+    luaL_checkstack(L, COMPLETION_STACK, "no stack space for completion");
+    e->busy = 1;
+    e->L = L;
+    e->completer_index = lua_isfunction(L, 3) ? 3 : 0;
+    e->prompt = prompt;
+    memset(&e->input_state, 0, sizeof e->input_state);
+    int count = 0;
+    errno = 0;
+    const char *line = el_gets(e->el, &count);
+    int failure = errno;
+    e->busy = 0;
+    e->L = NULL;
+    e->completer_index = 0;
+    e->prompt = NULL;
+    if (!line) {
+        lua_pushnil(L);
+        if (count < 0 && failure == EINTR) {
+            lua_pushliteral(L, "interrupted");
+            return 2;
+        }
+        if (count < 0 && failure != 0) {
+            lua_pushliteral(L, "error");
+            lua_pushstring(L, strerror(failure));
+            return 3;
+        }
+        lua_pushliteral(L, "eof");
+        return 2;
+    }
+    size_t length = strlen(line);
+    if (length > 0 && line[length - 1] == '\n')
+        length--;
+    lua_pushlstring(L, line, length);
+    return 1;
+}
+
+/* editor:add_history(line) -> editor. [-2, +1, e] */
+static int editor_add_history(lua_State *L)
+{
+    struct editor *e = editor_check_open(L, 1);
+    const char *line = luaL_checkstring(L, 2);
+    if (*line && history(e->history, &e->event, H_ENTER, line) < 0)
+        return luaL_error(L, "cannot add to the history: %s", e->event.str);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* editor:load_history(path) -> number of entries | nil, message. [-2, +1|2, m] */
+static int editor_load_history(lua_State *L)
+{
+    struct editor *e = editor_check_open(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    errno = 0;
+    int loaded = history(e->history, &e->event, H_LOAD, path);
+    if (loaded < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, errno ? strerror(errno) : "not a history file");
+        return 2;
+    }
+    lua_pushinteger(L, loaded);
+    return 1;
+}
+
+/* editor:save_history(path) -> true | nil, message (the file is made
+ * readable by its owner only). [-2, +1|2, m] */
+static int editor_save_history(lua_State *L)
+{
+    struct editor *e = editor_check_open(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    errno = 0;
+    if (history(e->history, &e->event, H_SAVE, path) < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, errno ? strerror(errno) : "cannot write the history");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* editor:history() -> the entries, oldest first. [-1, +1, m] */
+static int editor_history(lua_State *L)
+{
+    struct editor *e = editor_check_open(L, 1);
+    lua_newtable(L);
+    lua_Integer n = 0;
+    for (int more = history(e->history, &e->event, H_LAST); more >= 0;
+         more = history(e->history, &e->event, H_PREV)) {
+        lua_pushstring(L, e->event.str);
+        lua_seti(L, -2, ++n);
+    }
+    return 1;
+}
+
+/* editor:set_completer(fn | nil) -> editor. [-2, +1, e] */
+static int editor_set_completer(lua_State *L)
+{
+    struct editor *e = editor_check_open(L, 1);
+    if (e->busy)
+        return luaL_error(L, "cannot change the completer while readline runs");
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    lua_setiuservalue(L, 1, 1);
+    return 1;
+}
+
+static int editor_tostring(lua_State *L)
+{
+    struct editor *e = editor_check(L, 1);
+    lua_pushstring(L, e->el ? "ferry.editor" : "ferry.editor (closed)");
+    return 1;
+}
+
+/* edit.columns() -> the width of the terminal on stdout, or nil. [-0, +1, -] */
+static int edit_columns(lua_State *L)
+{
+    struct winsize size;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+        lua_pushinteger(L, size.ws_col);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static const luaL_Reg editor_methods[] = {
+    {"readline", editor_readline},
+    {"add_history", editor_add_history},
+    {"load_history", editor_load_history},
+    {"save_history", editor_save_history},
+    {"history", editor_history},
+    {"set_completer", editor_set_completer},
+    {"close", editor_close},
+    {"__gc", editor_close},
+    {"__close", editor_close},
+    {"__tostring", editor_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg edit_functions[] = {
+    {"new", edit_new},
+    {"columns", edit_columns},
+    {NULL, NULL},
+};
+
+int luaopen_ferry_edit(lua_State *L)
+{
+    if (luaL_newmetatable(L, EDITOR_METATABLE)) {
+        luaL_setfuncs(L, editor_methods, 0);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, edit_functions);
+    return 1;
+}
