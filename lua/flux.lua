@@ -331,7 +331,7 @@ end
 function flux.objects.tenant(options)
   if type(options) ~= "table" then error(invalid("flux.tenant takes a table of options"), 0) end
   local name = options.name
-  if type(name) ~= "string" or not name:match("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$") then
+  if type(name) ~= "string" or not name:match("^[a-z0-9][-a-z0-9]*$") or name:match("%-$") or #name > 63 then
     error(invalid("flux.tenant needs name = a DNS label (lower case letters, digits, '-'), got " .. tostring(name)), 0)
   end
   local namespace = options.namespace or name

@@ -16,36 +16,10 @@ local failure = require "ferry.test.failure"
 local trace = require "ferry.test.trace"
 require "ferry.test.format"
 
-local namespaces = { assertion = {}, modifier = {} }
+local namespaces = require "ferry.test.namespaces"
+local extract_keys = namespaces.extract_keys
 
 local assert -- the module: callable like Lua's assert, indexable into chains
-
--- Joins tokens into registered keys, longest match first, from the end:
--- {"is","not","error","matches"} -> {"is","not","error_matches"}.
-local function extract_keys(nspace, tokens)
-  local keys = {}
-  local key
-  local i = #tokens
-  while i > 0 do
-    local token = tokens[i]
-    key = key and (token .. "_" .. key) or token
-    local longer = i > 1 and (tokens[i - 1] .. "_" .. key) or nil
-    while i > 1 and longer and namespaces[nspace][longer] do
-      key = longer
-      i = i - 1
-      longer = i > 1 and (tokens[i - 1] .. "_" .. key) or nil
-    end
-    if namespaces.modifier[key] or namespaces[nspace][key] then
-      table.insert(keys, 1, key)
-      key = nil
-    end
-    i = i - 1
-  end
-  if key then
-    error(trace.where(2) .. "luassert: unknown modifier/" .. nspace .. ": '" .. key .. "'", 0)
-  end
-  return keys
-end
 
 -- The failure text: the custom message, if any, on its own first line,
 -- then the assertion's message with the formatted arguments.
@@ -118,7 +92,6 @@ assert = {
 
   register = function(_, nspace, name, callback, positive_message, negative_message)
     local key = name:lower()
-    namespaces[nspace] = namespaces[nspace] or {}
     namespaces[nspace][key] = {
       callback = callback,
       name = key,
@@ -128,7 +101,6 @@ assert = {
   end,
 
   unregister = function(_, nspace, name)
-    namespaces[nspace] = namespaces[nspace] or {}
     namespaces[nspace][name:lower()] = nil
   end,
 
