@@ -16,7 +16,7 @@ LDLIBS     = $(PKG_LIBS) -lm
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' ! -path 'src/tools/*' | sort)
 CLI_SRC  := $(wildcard src/cli/*.c)
-LUA_SRC  := $(shell find lua -name '*.lua' | sort)
+LUA_SRC  := $(shell find lua recipes -name '*.lua' ! -path 'recipes/examples/*' | sort)
 HEADERS  := $(shell find src include -name '*.h')
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded_lua.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -29,14 +29,15 @@ SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 
 all: ferry libferry.a
 
+# (copied through a rename: a running ./ferry keeps its old file)
 ferry: $(BUILD)/ferry
-	cp $< $@
+	cp $< $@.tmp && mv $@.tmp $@
 
 $(BUILD)/ferry: $(CLI_OBJ) $(BUILD)/libferry.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libferry.a $(LDLIBS)
 
 libferry.a: $(BUILD)/libferry.a
-	cp $< $@
+	cp $< $@.tmp && mv $@.tmp $@
 
 $(BUILD)/libferry.a: $(LIB_OBJ)
 	rm -f $@

@@ -71,81 +71,241 @@ local function parse_global(args)
   return options, { table.unpack(args, i) }
 end
 
---- Splits "--set key=value" pairs and the rest.
-local function parse_sets(args, command)
-  local params, rest = {}, {}
+-- Options of `run` and `plan` that take a value, and flags.
+local RUN_VALUES = { fleet = "fleet", resume = "resume", ["report-dir"] = "report_dir" }
+local RUN_FLAGS = { ["dry-run"] = "dry_run", ["keep-on-failure"] = "keep_on_failure" }
+
+--- Parses `run`/`plan` arguments: --set key=value, --fleet FILE, --resume ID,
+-- --report-dir DIR, --dry-run, --keep-on-failure, -h; returns options
+-- {params, args (positional), ...} or nil, message.
+local function parse_run_args(args, command)
+  local o = { params = {}, args = {} }
   local i = 1
   while i <= #args do
     local a = args[i]
-    local pair = a:match("^%-%-set=(.*)$")
-    if a == "--set" then
-      i = i + 1
-      pair = args[i]
-      if not pair then return nil, "--set needs key=value" end
-    end
+    local name, inline = a:match("^%-%-([%w%-]+)=(.*)$")
+    name = name or a:match("^%-%-([%w%-]+)$")
     if a == "--" then
-      for j = i + 1, #args do rest[#rest + 1] = args[j] end
+      for j = i + 1, #args do o.args[#o.args + 1] = args[j] end
       break
-    elseif pair then
-      local key, value = pair:match("^([%w_.%-]+)=(.*)$")
-      if not key then
-        return nil, "--set expects key=value, got '" .. pair .. "'"
-      end
-      params[key] = value
     elseif a == "-h" or a == "--help" then
-      rest.help = true
+      o.help = true
+    elseif name == "set" then
+      local pair = inline
+      if not pair then
+        i = i + 1
+        pair = args[i]
+      end
+      local key, value = (pair or ""):match("^([%w_.%-]+)=(.*)$")
+      if not key then return nil, "--set expects key=value, got '" .. tostring(pair) .. "'" end
+      o.params[key] = value
+    elseif name and RUN_VALUES[name] then
+      local value = inline
+      if not value then
+        i = i + 1
+        value = args[i]
+      end
+      if not value then return nil, "--" .. name .. " needs a value" end
+      o[RUN_VALUES[name]] = value
+    elseif name and RUN_FLAGS[name] and not inline then
+      o[RUN_FLAGS[name]] = true
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       return nil, "unknown option '" .. a .. "' for '" .. command .. "'"
     else
-      rest[#rest + 1] = a
+      o.args[#o.args + 1] = a
     end
     i = i + 1
   end
-  return params, rest
+  return o
 end
 
 local function script_dir(path)
   return path:match("^(.*)/[^/]*$") or "."
 end
 
-commands.run = {
-  summary = "run a Lua script or recipe file",
-  usage = [[
-Usage: ferry run FILE [--set key=value]... [-- args...]
+local function file_exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
 
-Runs FILE as a Lua chunk inside a task, with every ferry module available
-through require. Files next to FILE can be required too. Each --set adds
-key=value to the `params` table the chunk receives as its first argument
-(`local params = ...`); the remaining arguments are in the global `arg`.
+local EXIT_OF_STATUS = { succeeded = EXIT_OK, failed = EXIT_FAILURE, rolled_back = EXIT_FAILURE,
+                         interrupted = EXIT_INTERRUPTED }
+
+local function recipe_help(r)
+  local params = require "recipe.params"
+  return string.format("%s — %s\n\nUsage: ferry run %s [--set name=value]... [--fleet FILE] [--dry-run]\n"
+    .. "         [--keep-on-failure] [--resume RUN_ID]\n\nParameters:\n%s\n\nSteps: %s",
+    r.name, r.description, r.name, params.help(r.params), table.concat(r:step_names(), ", "))
+end
+
+-- Runs (or plans) a loaded recipe with the parsed options.
+local function run_recipe(r, o, options)
+  if o.help then
+    print(recipe_help(r))
+    return EXIT_OK
+  end
+  return report_errors(options, function()
+    local fleet = o.fleet and require("recipe.fleet").load(o.fleet) or nil
+    if o.dry_run then
+      require("recipe.engine").plan(r, { params = o.params, fleet = fleet })
+      return EXIT_OK
+    end
+    local report = require("recipe").run(r, { params = o.params, fleet = fleet,
+      keep_on_failure = o.keep_on_failure, resume = o.resume, report_dir = o.report_dir })
+    return EXIT_OF_STATUS[report.status] or EXIT_FAILURE
+  end)
+end
+
+-- A file: a plain script, or a recipe when it returns one.
+local function run_file(path, o, options)
+  local chunk, err = loadfile(path)
+  if not chunk then
+    io.stderr:write("ferry: ", err, "\n")
+    return EXIT_FAILURE
+  end
+  local dir = script_dir(path)
+  package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. package.path
+  arg = { [0] = path, table.unpack(o.args, 2) }
+  local returned
+  local status = report_errors(options, function()
+    returned = chunk(o.params, table.unpack(o.args, 2))
+    task.wait_all() -- the tasks it spawned, and their failures
+    return EXIT_OK
+  end)
+  if status == EXIT_OK and getmetatable(returned) == require("recipe").Recipe then
+    returned.source = path
+    return run_recipe(returned, o, options)
+  end
+  return status
+end
+
+commands.run = {
+  summary = "run a recipe (by name) or a Lua script/recipe file",
+  usage = [[
+Usage: ferry run NAME|FILE [--set key=value]... [--fleet FILE] [--dry-run]
+                 [--keep-on-failure] [--resume RUN_ID] [--report-dir DIR] [-- args...]
+       ferry run --resume RUN_ID
+
+NAME is a recipe found in $FERRY_RECIPES, ./recipes or ferry's built-in
+recipes (`ferry recipes list`); FILE is a Lua file. A file that returns a
+recipe runs as one; any other file runs as a script that receives the
+--set values as `params` (`local params = ...`) and the arguments after
+FILE (or after --) in `arg`.
+
+Recipe runs write a journal (.ferry/runs/ID.json, or $FERRY_STATE_DIR/runs)
+so an interrupted run resumes without repeating finished steps, and end with
+a report (Markdown and JSON beside the journal). On a failure the finished
+steps are undone in reverse order unless --keep-on-failure.
+
+  --set key=value       a recipe parameter (see `ferry run NAME --help`)
+  --fleet FILE          fleet settings (defaults, regions, clusters, tenants)
+  --dry-run             print the plan and what each step would change; change nothing
+  --keep-on-failure     on failure, keep what the finished steps made
+  --resume RUN_ID       continue an interrupted run (`ferry runs` lists them)
+  --report-dir DIR      where to write the report (default: beside the journal)
 
 Examples:
-  ferry run examples/hello.lua
-  ferry run examples/hello.lua --set name=prod-eun-1]],
+  ferry run examples/hello.lua --set name=prod-eun-1
+  ferry run upgrade-cluster --set from=prod-eun-1 --set to=prod-eun-2 --fleet fleet.yaml
+  ferry run --resume upgrade-cluster-20261125-171200-3f2a]],
   run = function(args, options)
-    local params, rest = parse_sets(args, "run")
-    if not params then return usage_error(rest, "run") end
-    if rest.help then
-      print(commands.run.usage)
-      return EXIT_OK
+    local o, err = parse_run_args(args, "run")
+    if not o then return usage_error(err, "run") end
+    local target = o.args[1]
+    if not target and o.resume then
+      local ok, j = pcall(require("recipe.journal").load, o.resume)
+      if not ok then return usage_error(errors.format(j), "run") end
+      target = j.data.recipe
+      o.args[1] = target
     end
-    local path = rest[1]
-    if not path then return usage_error("run needs a FILE", "run") end
-    local chunk, err = loadfile(path)
-    if not chunk then
-      if err:match("cannot open") then
-        return usage_error("cannot open '" .. path .. "': no such file (check the path)", "run")
+    if not target then
+      if o.help then
+        print(commands.run.usage)
+        return EXIT_OK
       end
-      io.stderr:write("ferry: ", err, "\n")
-      return EXIT_FAILURE
+      return usage_error("run needs a recipe NAME or a FILE", "run")
     end
-    local dir = script_dir(path)
-    package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. package.path
-    arg = { [0] = path, table.unpack(rest, 2) }
-    return report_errors(options, function()
-      chunk(params, table.unpack(rest, 2))
-      task.wait_all() -- the tasks it spawned, and their failures
+    if file_exists(target) then return run_file(target, o, options) end
+    if target:match("%.lua$") or target:find("/", 1, true) then
+      return usage_error("cannot open '" .. target .. "': no such file (check the path)", "run")
+    end
+    local ok, r = pcall(require("recipe").load, target)
+    if not ok then return usage_error(errors.format(r), "run") end
+    return run_recipe(r, o, options)
+  end,
+}
+
+commands.plan = {
+  summary = "show what a recipe would do, changing nothing",
+  usage = [[
+Usage: ferry plan NAME|FILE [--set key=value]... [--fleet FILE]
+
+Same as `ferry run NAME --dry-run`: checks the parameters and prints each
+step with what it would change (steps that can tell use server-side dry runs).]],
+  run = function(args, options)
+    args = { table.unpack(args) }
+    args[#args + 1] = "--dry-run"
+    return commands.run.run(args, options)
+  end,
+}
+
+commands.runs = {
+  summary = "list recipe runs and their status",
+  usage = "Usage: ferry runs [--all]\n\nLists the runs recorded in .ferry/runs ($FERRY_STATE_DIR/runs), newest first.",
+  run = function(args)
+    if args[1] == "-h" or args[1] == "--help" then
+      print(commands.runs.usage)
       return EXIT_OK
-    end)
+    end
+    local journal = require "recipe.journal"
+    local runs = journal.list()
+    if #runs == 0 then
+      print("no runs yet in " .. journal.dir())
+      return EXIT_OK
+    end
+    local limit = args[1] == "--all" and #runs or math.min(#runs, 20)
+    print(string.format("%-48s %-18s %-12s %s", "RUN", "RECIPE", "STATUS", "STARTED"))
+    for i = 1, limit do
+      local r = runs[i]
+      print(string.format("%-48s %-18s %-12s %s", r.id, r.recipe, r.status, r.started))
+    end
+    return EXIT_OK
+  end,
+}
+
+commands.recipes = {
+  summary = "list, show or copy recipes",
+  usage = [[
+Usage: ferry recipes list
+       ferry recipes show NAME
+       ferry recipes copy NAME DEST
+
+list shows the recipes ferry finds ($FERRY_RECIPES, ./recipes, built-in);
+show prints one's source; copy writes it to DEST as a starting point to edit.]],
+  run = function(args)
+    local catalog = require "recipe.catalog"
+    local sub = args[1]
+    if sub == "list" then
+      for _, entry in ipairs(catalog.list()) do
+        print(string.format("%-22s %-10s %s", entry.name, entry.origin, entry.description))
+      end
+      return EXIT_OK
+    elseif sub == "show" and args[2] then
+      local ok, text = pcall(catalog.source, args[2])
+      if not ok then return usage_error(errors.format(text), "recipes") end
+      io.stdout:write(text)
+      return EXIT_OK
+    elseif sub == "copy" and args[2] and args[3] then
+      local ok, err = pcall(catalog.copy, args[2], args[3])
+      if not ok then return usage_error(errors.format(err), "recipes") end
+      print("copied " .. args[2] .. " to " .. args[3])
+      return EXIT_OK
+    elseif sub == "-h" or sub == "--help" then
+      print(commands.recipes.usage)
+      return EXIT_OK
+    end
+    return usage_error("recipes needs list, show NAME or copy NAME DEST", "recipes")
   end,
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "core/embedded.h"
 #include "core/loop.h"
 #include "core/modules.h"
 #include "ferry.h"
@@ -208,7 +209,34 @@ static int sys_versions(lua_State *L)
     return 1;
 }
 
+/* sys.embedded_modules() -> sorted names of the Lua modules compiled in. [-0, +1, m] */
+static int sys_embedded_modules(lua_State *L)
+{
+    lua_createtable(L, (int)ferry_embedded_count, 0);
+    for (size_t i = 0; i < ferry_embedded_count; i++) {
+        lua_pushstring(L, ferry_embedded_sources[i].module);
+        lua_seti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* sys.embedded_source(module) -> source text | nil. [-1, +1, m] */
+static int sys_embedded_source(lua_State *L)
+{
+    const char *module = luaL_checkstring(L, 1);
+    for (size_t i = 0; i < ferry_embedded_count; i++) {
+        if (strcmp(ferry_embedded_sources[i].module, module) == 0) {
+            lua_pushlstring(L, ferry_embedded_sources[i].source, ferry_embedded_sources[i].length);
+            return 1;
+        }
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
 static const luaL_Reg sys_functions[] = {
+    {"embedded_modules", sys_embedded_modules},
+    {"embedded_source", sys_embedded_source},
     {"listdir", sys_listdir},
     {"stat", sys_stat},
     {"mkdir", sys_mkdir},

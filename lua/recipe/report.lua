@@ -1,0 +1,105 @@
+--- recipe.report: the end of a run — Markdown for people (printed and
+-- saved), JSON for machines, both beside the journal: steps, durations,
+-- metric comparisons added by steps, and the verdict.
+local errors = require "ferry.errors"
+local json = require "json"
+local log = require "log"
+local sys = require "ferry.sys"
+
+local report = {}
+
+local Collector = {}
+Collector.__index = Collector
+
+--- What steps add to the report while they run.
+function report.collector()
+  return setmetatable({ sections = {}, comparisons = {} }, Collector)
+end
+
+--- Adds a section of Markdown text under a title.
+function Collector:section(title, text)
+  self.sections[#self.sections + 1] = { title = title, text = text }
+end
+
+--- Adds comparison rows: {name, baseline, candidate, ratio, verdict, detail}.
+function Collector:comparison(scope, rows)
+  for _, row in ipairs(rows) do
+    local copy = { scope = scope }
+    for k, v in pairs(row) do copy[k] = v end
+    self.comparisons[#self.comparisons + 1] = copy
+  end
+end
+
+local function number(v)
+  if type(v) ~= "number" then return v == nil and "—" or tostring(v) end
+  if v ~= v then return "NaN" end
+  return string.format("%.4g", v)
+end
+
+local function markdown(data, collected)
+  local lines = {
+    string.format("# %s — %s", data.recipe, string.upper(data.status)),
+    "",
+    string.format("Run `%s`, started %s, finished %s (%.1f s).", data.id, data.started,
+      tostring(data.finished), data.seconds or 0),
+  }
+  if data.error then
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = string.format("**Failed at step `%s`:** %s", tostring(data.failed_step), data.error)
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "| Step | Status | Seconds | Note |"
+  lines[#lines + 1] = "|---|---|---|---|"
+  for _, s in ipairs(data.steps) do
+    lines[#lines + 1] = string.format("| %s | %s | %s | %s |", s.name, s.status,
+      s.seconds and string.format("%.1f", s.seconds) or "—",
+      (s.error or s.undo_error or s.note or ""):gsub("|", "\\|"):gsub("\n", " "))
+  end
+  if #collected.comparisons > 0 then
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "## Metrics: old vs new"
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "| Scope | Check | Old | New | Ratio | Verdict |"
+    lines[#lines + 1] = "|---|---|---|---|---|---|"
+    for _, c in ipairs(collected.comparisons) do
+      lines[#lines + 1] = string.format("| %s | %s | %s | %s | %s | %s |", tostring(c.scope), tostring(c.name),
+        number(c.baseline), number(c.candidate), number(c.ratio), tostring(c.verdict))
+    end
+  end
+  for _, section in ipairs(collected.sections) do
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "## " .. section.title
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = section.text
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+--- Writes <run>.md and <run>.report.json beside the journal, prints the
+-- Markdown (to options.output, default stdout) and returns the report.
+function report.write(journal, collected, options)
+  local data = journal.data
+  local result = {
+    id = data.id, recipe = data.recipe, status = data.status, verdict = data.status == "succeeded" and "pass" or "fail",
+    started = data.started, finished = data.finished, seconds = data.seconds, error = data.error,
+    failed_step = data.failed_step, steps = data.steps,
+    comparisons = json.array(collected.comparisons), sections = json.array(collected.sections),
+  }
+  local dir = options.report_dir or journal.dir
+  sys.mkdir(dir)
+  local text = log.redact(markdown(data, collected))
+  result.markdown_path = dir .. "/" .. data.id .. ".md"
+  result.json_path = dir .. "/" .. data.id .. ".report.json"
+  local ok, err = sys.write_atomic(result.markdown_path, text)
+  if ok then
+    ok, err = sys.write_atomic(result.json_path,
+      log.redact(json.encode(result, { pretty = true, sort_keys = true })) .. "\n")
+  end
+  if not ok then log.warn("cannot write the report: %s", errors.format(err)) end
+  local out = options.output or io.stdout
+  out:write("\n", text)
+  out:write(string.format("\nReport: %s (JSON: %s)\n", result.markdown_path, result.json_path))
+  return result
+end
+
+return report
