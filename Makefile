@@ -7,6 +7,8 @@ BUILD    ?= build/release
 PKGS     := lua5.4 libcurl libcjson yaml-0.1 libgit2 libedit
 DEB_PKGS := liblua5.4-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libgit2-dev \
             libedit-dev pkg-config
+# what the test suites drive besides ferry (tests/env installs its own servers)
+TEST_DEB_PKGS := valgrind tmux openssh-server lua-busted time
 
 WARNINGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -69,9 +71,9 @@ $(BUILD)/examples/embed: examples/embed.c $(BUILD)/libferry.a include/ferry.h
 
 unit-bin: $(UNIT_BIN) $(BUILD)/examples/embed
 
-# Installs the Debian packages the build needs, only when one is missing.
+# Installs the Debian packages the build and the tests need, only when one is missing.
 deps:
-	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	@missing=$$(for p in $(DEB_PKGS) $(TEST_DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	  | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \

@@ -11,6 +11,7 @@ int luaopen_ferry_loop(lua_State *L);  /* require "ferry.loop": timers, resume, 
 int luaopen_ferry_sys(lua_State *L);   /* require "ferry.sys": files, clocks, terminals */
 int luaopen_ferry_http(lua_State *L);  /* require "ferry.http": libcurl transfers */
 int luaopen_ferry_exec(lua_State *L);  /* require "ferry.exec": child processes */
+int luaopen_ferry_git(lua_State *L);  /* require "ferry.git" */
 int luaopen_ferry_edit(lua_State *L);  /* require "ferry.edit": line editing (libedit) */
 
 #endif

@@ -30,6 +30,7 @@ static const luaL_Reg preloaded_modules[] = {
     {"ferry.sys", luaopen_ferry_sys},
     {"ferry.http", luaopen_ferry_http},
     {"ferry.exec", luaopen_ferry_exec},
+    {"ferry.git", luaopen_ferry_git},
     {"ferry.edit", luaopen_ferry_edit},
     {NULL, NULL},
 };

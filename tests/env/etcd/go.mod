@@ -1,3 +1,4 @@
+// Wrapper module: the etcd server of the test environment (see main.go).
 module ferry-env/etcd
 
 go 1.26.0

@@ -1,3 +1,6 @@
+// Wrapper module: pins kwok (sigs.k8s.io/kwok/cmd/kwok), the fake-Node controller of the
+// readiness tier, and its dependencies. It has no Go files: ferry-env builds the command by
+// its package path. Do not `go mod tidy` it (that would drop the pins).
 module ferry-env/kwok
 
 go 1.26.0

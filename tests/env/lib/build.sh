@@ -186,6 +186,11 @@ build_for_clusters() {
 	local readiness=$1
 	shift
 	require_go
+	# One build at a time per cache: a second `up` waits, then finds the binaries.
+	local lock
+	mkdir -p "$CACHE_DIR"
+	exec {lock}>"$CACHE_DIR/build.lock"
+	flock "$lock"
 	local -A want=()
 	local version cmd
 	for version in "$@"; do
@@ -204,6 +209,7 @@ build_for_clusters() {
 	done
 	build_etcd
 	if ((readiness)); then build_kwok; fi
+	exec {lock}>&-
 }
 
 kubectl_bin() { printf '%s/kubectl\n' "$(k8s_bin_dir "$K8S_NEW_VERSION")"; }
