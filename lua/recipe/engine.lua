@@ -46,8 +46,10 @@ local function new_context(r, options, values, journal)
   function ctx.connect(cluster)
     if options.connect then return options.connect(cluster, ctx) end
     local s = ctx.fleet:settings(cluster)
-    return require("k8s").connect { context = s.context or cluster, kubeconfig = s.kubeconfig,
-                                    namespace = s.namespace }
+    -- a cluster this run created knows its own context (ctx.state.clusters)
+    local made = ctx.state.clusters and ctx.state.clusters[cluster] or {}
+    return require("k8s").connect { context = made.context or s.context or cluster,
+                                    kubeconfig = made.kubeconfig or s.kubeconfig, namespace = s.namespace }
   end
   ctx.k8s = clients(ctx)
   --- Calls a hook of the recipe if it has one.

@@ -7,6 +7,11 @@ local helpers = {}
 
 helpers.root = sys.realpath(".")
 
+--- The upstream fixtures (verbatim copies, see tests/fixtures/upstream/SOURCES.md).
+function helpers.fixtures()
+  return os.getenv("FERRY_FIXTURES") or (helpers.root .. "/tests/fixtures/upstream")
+end
+
 --- The ferry binary under test (tests/run-all sets FERRY_BIN).
 function helpers.ferry_bin()
   return os.getenv("FERRY_BIN") or (helpers.root .. "/ferry")

@@ -1,0 +1,113 @@
+--- recipe.providers: how a cluster is created and deleted. A provider is
+-- {create = fn(ctx, name, settings) -> {context, kubeconfig}, delete = fn(ctx, name, settings)}.
+--   existing   a context that already exists; never deleted by ferry
+--   command    the team's own commands (eksctl, terraform, ...) from the fleet settings
+--   k3d        k3d clusters, as the local setup of the multi-tenant GitOps demo makes them
+--   ferry-env  the local control planes of tests/env
+local errors = require "ferry.errors"
+local exec = require "exec"
+local json = require "json"
+local log = require "log"
+
+local providers = {}
+
+local function provider_error(message)
+  return errors.new("provider", message)
+end
+
+-- Runs argv (a list; {cluster} and {version} are replaced), raising on failure.
+local function run(argv, vars, what)
+  if type(argv) ~= "table" or #argv == 0 then
+    error(provider_error(what .. " needs a command: a list such as {\"eksctl\", \"create\", \"cluster\", "
+      .. "\"--name\", \"{cluster}\"} in the fleet settings"), 0)
+  end
+  local expanded = {}
+  for i, a in ipairs(argv) do
+    expanded[i] = tostring(a):gsub("{(%w+)}", function(k) return vars[k] and tostring(vars[k]) or "{" .. k .. "}" end)
+  end
+  local result = exec.run { argv = expanded, timeout = vars.timeout or 3600,
+                            env = { FERRY_CLUSTER = vars.cluster, FERRY_VERSION = vars.version } }
+  if result.code ~= 0 then
+    error(provider_error(string.format("%s failed (exit %d): %s", table.concat(expanded, " "), result.code,
+      (result.stderr ~= "" and result.stderr or result.stdout):gsub("%s+$", ""):sub(-800))), 0)
+  end
+  return result
+end
+
+providers.existing = {
+  create = function(ctx, name, settings)
+    local c = ctx.connect(name)
+    local v = c:version()
+    log.info("cluster %s exists (Kubernetes %s)", name, v.gitVersion)
+    return { context = settings.context or name, kubeconfig = settings.kubeconfig }
+  end,
+  delete = function(_, name)
+    log.warn("cluster %s was not created by ferry (provider existing): left as it is", name)
+  end,
+}
+
+providers.command = {
+  create = function(_, name, settings)
+    local vars = { cluster = name, version = settings.version }
+    run(settings.create_command, vars, "provider command: create_command")
+    if settings.kubeconfig_command then run(settings.kubeconfig_command, vars, "kubeconfig_command") end
+    return { context = settings.context or name, kubeconfig = settings.kubeconfig }
+  end,
+  delete = function(_, name, settings)
+    run(settings.delete_command, { cluster = name, version = settings.version }, "provider command: delete_command")
+  end,
+}
+
+providers.k3d = {
+  create = function(_, name, settings)
+    local argv = { "k3d", "cluster", "create", name, "--wait" }
+    if settings.version then argv[#argv + 1] = "--image=rancher/k3s:" .. settings.version .. "-k3s1" end
+    for _, a in ipairs(settings.k3d_args or {}) do argv[#argv + 1] = a end
+    run(argv, { cluster = name }, "k3d")
+    return { context = "k3d-" .. name }
+  end,
+  delete = function(_, name)
+    run({ "k3d", "cluster", "delete", name }, { cluster = name }, "k3d")
+  end,
+}
+
+-- tests/env: `ferry-env up NAME=VERSION` starts the control plane if it is
+-- not running. ferry-env stops clusters only all together, so delete removes
+-- what the run put on the cluster (the namespaces it labelled) instead.
+local function ferry_env(settings, ...)
+  local script = settings.ferry_env or os.getenv("FERRY_ENV") or "tests/env/ferry-env"
+  return run({ script, ... }, {}, "ferry-env")
+end
+
+providers["ferry-env"] = {
+  create = function(_, name, settings)
+    local status = json.decode(ferry_env(settings, "status").stdout)
+    local cluster = status.clusters[name]
+    if not cluster then
+      ferry_env(settings, "up", settings.version and (name .. "=" .. settings.version) or name)
+      status = json.decode(ferry_env(settings, "status").stdout)
+      cluster = status.clusters[name]
+    end
+    if not cluster then error(provider_error("ferry-env did not start cluster " .. name), 0) end
+    return { context = cluster.contexts.admin, kubeconfig = status.kubeconfig, version = cluster.version }
+  end,
+  delete = function(ctx, name)
+    local c = ctx.connect(name)
+    for _, ns in ipairs(c:list { apiVersion = "v1", kind = "Namespace", labelSelector = "ferry.dev/run" }) do
+      c:delete(ns, { missing_ok = true })
+    end
+    log.info("cluster %s: removed the namespaces this run created (ferry-env keeps the control plane)", name)
+  end,
+}
+
+--- The provider of a name, or an error listing the known ones.
+function providers.get(name)
+  local p = providers[name or "existing"]
+  if type(p) ~= "table" or not p.create then
+    error(provider_error(string.format("unknown provider '%s': use existing, command, k3d or ferry-env",
+      tostring(name))), 0)
+  end
+  return p
+end
+
+return providers

@@ -1,0 +1,121 @@
+--- recipe.traffic: moving traffic from the old cluster to the new one.
+-- A driver is {switch = fn(ctx, plan) -> previous, restore = fn(ctx, previous)}
+-- where plan = {from, to, steps = {weights}, check = fn(ctx, weight)}.
+--   none      nothing to move (or done by hand): logs what to do
+--   command   the team's own commands, once per weight step: {from} {to} {weight}
+--   haproxy   HAProxy's runtime API (set weight) step by step, a check between steps
+local errors = require "ferry.errors"
+local exec = require "exec"
+local log = require "log"
+local task = require "task"
+
+local traffic = {}
+
+local function traffic_error(message)
+  return errors.new("traffic", message)
+end
+
+local function expand(argv, vars)
+  local out = {}
+  for i, a in ipairs(argv) do
+    out[i] = tostring(a):gsub("{(%w+)}", function(k) return vars[k] ~= nil and tostring(vars[k]) or "{" .. k .. "}" end)
+  end
+  return out
+end
+
+local function run(argv, vars, what)
+  if type(argv) ~= "table" or #argv == 0 then
+    error(traffic_error(what .. " needs a command list in the fleet settings (traffic." .. what .. ")"), 0)
+  end
+  local r = exec.run { argv = expand(argv, vars), timeout = 300 }
+  if r.code ~= 0 then
+    error(traffic_error(string.format("%s failed (exit %d): %s", what, r.code,
+      (r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", ""))), 0)
+  end
+  return r.stdout
+end
+
+-- Walks the weight steps, checking between them; on a failed check the
+-- caller restores.
+local function walk(ctx, plan, set_weight)
+  for _, weight in ipairs(plan.steps) do
+    ctx.status("sending %d%% of traffic to %s", weight, plan.to)
+    set_weight(weight)
+    if plan.check then plan.check(ctx, weight) end
+    if plan.pause and weight < 100 then task.sleep(plan.pause) end
+  end
+end
+
+traffic.none = {
+  switch = function(_, plan)
+    log.warn("traffic driver none: move the traffic from %s to %s yourself (load balancer, DNS)", plan.from, plan.to)
+    return {}
+  end,
+  restore = function(_, _) log.warn("traffic driver none: nothing to restore") end,
+}
+
+traffic.command = {
+  switch = function(ctx, plan)
+    local s = plan.settings
+    walk(ctx, plan, function(weight)
+      run(s.switch_command, { from = plan.from, to = plan.to, weight = weight }, "switch_command")
+    end)
+    return { from = plan.from, to = plan.to }
+  end,
+  restore = function(_, previous, plan)
+    run(plan.settings.rollback_command, { from = previous.from, to = previous.to, weight = 0 }, "rollback_command")
+  end,
+}
+
+-- The runtime API over TCP or a Unix socket, through socat.
+local function haproxy_command(settings, command)
+  local address = settings.runtime_api
+  if not address then
+    error(traffic_error("traffic driver haproxy needs traffic.runtime_api (e.g. 127.0.0.1:9999 or /run/haproxy.sock)"), 0)
+  end
+  local target = address:find("/", 1, true) and ("UNIX-CONNECT:" .. address) or ("TCP:" .. address)
+  local r = exec.run { argv = { "socat", "-", target }, stdin = command .. "\n", timeout = 30 }
+  if r.code ~= 0 then
+    error(traffic_error("HAProxy runtime API at " .. address .. " failed: " .. r.stderr), 0)
+  end
+  local answer = r.stdout:gsub("%s+$", "")
+  if answer ~= "" and not answer:match("^%d") and answer:lower():find("unknown", 1, true) then
+    error(traffic_error("HAProxy refused '" .. command .. "': " .. answer), 0)
+  end
+  return answer
+end
+traffic.haproxy_command = haproxy_command
+
+traffic.haproxy = {
+  switch = function(ctx, plan)
+    local s = plan.settings
+    local backend, old_server, new_server = s.backend, s.servers and s.servers[plan.from], s.servers and s.servers[plan.to]
+    if not backend or not old_server or not new_server then
+      error(traffic_error("traffic driver haproxy needs traffic.backend and traffic.servers = {<cluster> = server}"), 0)
+    end
+    local previous = {
+      old = haproxy_command(s, string.format("get weight %s/%s", backend, old_server)):match("^(%d+)"),
+      new = haproxy_command(s, string.format("get weight %s/%s", backend, new_server)):match("^(%d+)"),
+    }
+    walk(ctx, plan, function(weight)
+      haproxy_command(s, string.format("set weight %s/%s %d", backend, new_server, weight))
+      haproxy_command(s, string.format("set weight %s/%s %d", backend, old_server, 100 - weight))
+    end)
+    return previous
+  end,
+  restore = function(_, previous, plan)
+    local s = plan.settings
+    haproxy_command(s, string.format("set weight %s/%s %s", s.backend, s.servers[plan.from], previous.old or 100))
+    haproxy_command(s, string.format("set weight %s/%s %s", s.backend, s.servers[plan.to], previous.new or 0))
+  end,
+}
+
+function traffic.get(name)
+  local d = traffic[name or "none"]
+  if type(d) ~= "table" or not d.switch then
+    error(traffic_error(string.format("unknown traffic driver '%s': use none, command or haproxy", tostring(name))), 0)
+  end
+  return d
+end
+
+return traffic

@@ -1,0 +1,25 @@
+-- A tenant's variant: the data tenant's canary analysis is replaced by a
+-- database migration Job that must complete before its traffic moves.
+local recipe = require "recipe"
+local stock = require "recipe.stock"
+
+local base = recipe.load("upgrade-cluster")
+local deploy = stock.deploy_tenants("to")
+
+return recipe.extend(base, {
+  name = "upgrade-cluster-data",
+  description = "upgrade-cluster where tenant data also runs its migration Job",
+  steps = {
+    replace = {
+      ["deploy-tenants"] = {
+        run = function(ctx)
+          deploy.run(ctx)
+          local c = ctx.k8s.new
+          c:wait({ apiVersion = "batch/v1", kind = "Job", namespace = "data", name = "migrate" },
+                 { ready = true, timeout = "20m" })
+        end,
+        undo = deploy.undo,
+      },
+    },
+  },
+})
