@@ -377,6 +377,13 @@ See 'ferry test --help' for the options, docs/testing.md for the guide.]],
   end,
 }
 
+commands.repl = setmetatable({
+  summary = "a Lua prompt with clients of your clusters (troubleshooting)",
+  run = function(args) return require("repl").main(args) end,
+}, { __index = function(_, key) -- the usage lives with the REPL, loaded on demand
+  if key == "usage" then return require("repl").usage end
+end })
+
 commands.help = {
   summary = "show help for ferry or one command",
   usage = "Usage: ferry help [COMMAND]",

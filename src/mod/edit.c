@@ -114,6 +114,7 @@ static int completion_call(lua_State *L)
 {
     const struct completion_request *request = lua_touserdata(L, 2);
     lua_settop(L, 1);
+    lua_pushvalue(L, 1);
     lua_pushlstring(L, request->line, request->cursor);
     lua_pushlstring(L, request->line, request->length);
     lua_call(L, 2, 1);
@@ -371,8 +372,10 @@ static int edit_new(lua_State *L)
     el_set(e->el, EL_PROMPT_ESC, editor_prompt, '\1');
     el_set(e->el, EL_HIST, history, e->history);
     el_set(e->el, EL_GETCFN, editor_read_char);
-    el_set(e->el, EL_ADDFN, "ferry-complete", "complete the word before the cursor",
-           editor_complete);
+    /* the wide form: libedit keeps these (static) strings, where the narrow
+     * form would leak the copies it makes of them */
+    el_wset(e->el, EL_ADDFN, L"ferry-complete", L"complete the word before the cursor",
+            editor_complete);
     el_set(e->el, EL_BIND, "^I", "ferry-complete", NULL);
     el_set(e->el, EL_BIND, "^R", "em-inc-search-prev", NULL);
     el_source(e->el, NULL); /* the user's ~/.editrc, if any */
@@ -481,6 +484,15 @@ static int editor_history(lua_State *L)
     return 1;
 }
 
+/* editor:clear_history() -> editor. [-1, +1, e] */
+static int editor_clear_history(lua_State *L)
+{
+    struct editor *e = editor_check_open(L, 1);
+    history(e->history, &e->event, H_CLEAR);
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* editor:set_completer(fn | nil) -> editor. [-2, +1, e] */
 static int editor_set_completer(lua_State *L)
 {
@@ -518,6 +530,7 @@ static const luaL_Reg editor_methods[] = {
     {"load_history", editor_load_history},
     {"save_history", editor_save_history},
     {"history", editor_history},
+    {"clear_history", editor_clear_history},
     {"set_completer", editor_set_completer},
     {"close", editor_close},
     {"__gc", editor_close},

@@ -69,7 +69,7 @@ describe("the ferry command", function()
   it("shows help for a command", function()
     local r = helpers.ferry { "help", "run" }
     assert.are.equal(0, r.code)
-    assert.matches("Usage: ferry run FILE", r.stdout)
+    assert.matches("Usage: ferry run NAME|FILE", r.stdout, 1, true)
     r = helpers.ferry { "--help" }
     assert.matches("Commands:", r.stdout)
   end)
