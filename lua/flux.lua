@@ -261,10 +261,15 @@ function flux.git_secret(name, namespace, secret, url)
            type = "Opaque", data = encoded }
 end
 
+-- spec.ref of a GitRepository: ref = {...} as is, else tag, semver or branch ("main").
 local function git_ref(options)
+  if type(options.ref) == "table" then
+    local ref = {}
+    for k, v in pairs(options.ref) do ref[k] = v end
+    return ref
+  end
   if options.tag then return { tag = options.tag } end
   if options.semver then return { semver = options.semver } end
-  if options.commit then return { commit = options.commit } end
   return { branch = options.branch or "main" }
 end
 
@@ -290,7 +295,8 @@ function flux.objects.bootstrap(options)
   if type(options) ~= "table" then error(invalid("flux bootstrap takes a table of options"), 0) end
   check_url(options.url, "flux.bootstrap")
   if options.path == nil then
-    error(invalid("flux.bootstrap needs path = the cluster's folder in the repository, e.g. './clusters/prod-eun-2'"), 0)
+    error(invalid("flux.bootstrap needs path = the cluster's folder in the repository, "
+      .. "e.g. './clusters/prod-eun-2'"), 0)
   end
   local namespace = options.namespace or DEFAULT_NAMESPACE
   local name = options.name or DEFAULT_NAMESPACE
@@ -365,7 +371,8 @@ function flux.objects.tenant(options)
   local secret_name = type(repo.secret) == "string" and repo.secret or name
   local secret = flux.git_secret(secret_name, namespace, repo.secret, repo.url)
   if secret then objects[#objects + 1] = secret end
-  local source_spec = { interval = go_duration(repo.interval or "1m0s", "repo.interval"), ref = git_ref(repo), url = repo.url }
+  local source_spec = { interval = go_duration(repo.interval or "1m0s", "repo.interval"), ref = git_ref(repo),
+                        url = repo.url }
   if repo.secret ~= nil then source_spec.secretRef = { name = secret_name } end
   objects[#objects + 1] = {
     apiVersion = version_of(options.versions, "source.toolkit.fluxcd.io"), kind = "GitRepository",
@@ -437,6 +444,12 @@ function flux.install(c, options)
   end
   local crds, deployments = 0, {}
   for _, obj in ipairs(applied) do
+    if obj.kind == "Namespace" and obj.metadata and obj.metadata.deletionTimestamp then
+      local message = string.format("namespace %s on %s is being deleted: what was applied into it goes with it; "
+        .. "wait until it is gone (c:wait(ns, {deleted = true})) and install again", obj.metadata.name, c.name)
+      progress:fail("%s", message)
+      error(flux_error(message), 0)
+    end
     if obj.kind == "CustomResourceDefinition" then crds = crds + 1 end
     if obj.kind == "Deployment" then deployments[#deployments + 1] = obj end
   end
@@ -452,6 +465,7 @@ function flux.install(c, options)
   for i, d in ipairs(deployments) do
     fns[i] = function()
       local wait_ok, err = pcall(c.wait, c, d, { timeout = timeout })
+      if not wait_ok and (errors.is(err, "cancelled") or errors.is(err, "interrupted")) then error(err, 0) end
       local entry = { name = d.metadata.name, namespace = d.metadata.namespace, ready = wait_ok }
       if wait_ok then
         ready_count = ready_count + 1
@@ -481,51 +495,81 @@ end
 
 -- Bootstrap and tenants ------------------------------------------------------
 
-local function commit_to_git(options, objects)
+-- The credentials of the git module from a bootstrap secret.
+local function git_auth(secret)
+  if type(secret) ~= "table" then return nil end
+  if secret.identity or secret.identity_file then
+    return { username = secret.username, identity = text_or_file(secret.identity or secret.identity_file, "identity"),
+             known_hosts = text_or_file(secret.known_hosts or secret.known_hosts_file, "known_hosts"),
+             passphrase = secret.passphrase }
+  end
+  return { username = secret.username, token = secret.token or secret.password }
+end
+
+--- Writes <path>/flux-system/{gotk-sync.yaml, kustomization.yaml[,
+-- gotk-components.yaml]} to the repository, commits and pushes them, as
+-- `flux bootstrap` does. Returns {commit (nil when nothing changed),
+-- folder, files}.
+local function commit_to_git(options)
   local has_git, git = pcall(require, "git")
   if not has_git then
     error(errors.new("unsupported", "flux.bootstrap: commit = true is not supported yet: this ferry has no git "
       .. "module. Leave commit unset and push flux.sync_manifests(options) to " .. tostring(options.path)
       .. "/flux-system/gotk-sync.yaml yourself"), 0)
   end
-  local auth
-  if type(options.secret) == "table" and (options.secret.token or options.secret.password) then
-    auth = { username = options.secret.username, token = options.secret.token or options.secret.password }
-  end
   local dir = os.tmpname()
   os.remove(dir)
-  local repo = git.clone(options.url, dir, { branch = options.branch or "main", depth = 1, auth = auth })
-  local folder = flux.path(options.path):gsub("^%./", "") .. "/flux-system/"
-  if folder == "/flux-system/" then folder = "flux-system/" end
-  local files = { "gotk-sync.yaml" }
-  repo:write(folder .. "gotk-sync.yaml", flux.sync_manifests(options))
-  if options.manifests then
-    repo:write(folder .. "gotk-components.yaml", (manifests_text(options.manifests)))
-    table.insert(files, 1, "gotk-components.yaml")
+  local function cleanup()
+    if dir:match("^/tmp/lua_[%w_]+$") then require("exec").run { argv = { "rm", "-rf", dir } } end
   end
-  local kustomization = { apiVersion = "kustomize.config.k8s.io/v1beta1", kind = "Kustomization", resources = files }
-  repo:write(folder .. "kustomization.yaml", yaml.encode(kustomization))
-  local commit = repo:commit(options.message or "Add Flux sync manifests", { author = options.author })
-  repo:push()
-  return { commit = commit, files = files, folder = folder, objects = objects }
+  local ok, result = pcall(function()
+    local repo <close> = git.clone(options.url, dir, { branch = options.branch or "main",
+                                                       auth = git_auth(options.secret) })
+    local folder = flux.path(options.path):gsub("^%./?", "")
+    folder = (folder == "" and "" or (folder .. "/")) .. "flux-system/"
+    local files = {}
+    if options.manifests then
+      repo:write(folder .. "gotk-components.yaml", (manifests_text(options.manifests)))
+      files[#files + 1] = "gotk-components.yaml"
+    elseif pcall(repo.read, repo, folder .. "gotk-components.yaml") then
+      files[#files + 1] = "gotk-components.yaml" -- already there: keep it in the kustomization
+    end
+    repo:write(folder .. "gotk-sync.yaml", flux.sync_manifests(options))
+    files[#files + 1] = "gotk-sync.yaml"
+    repo:write(folder .. "kustomization.yaml", yaml.encode {
+      apiVersion = "kustomize.config.k8s.io/v1beta1", kind = "Kustomization", resources = files })
+    local commit = repo:commit(options.message or ("Add Flux sync manifests for " .. folder:gsub("/$", "")),
+      { author = options.author })
+    local pushed
+    if commit then pushed = repo:push() end
+    return { commit = commit, folder = folder, files = files, pushed = pushed }
+  end)
+  cleanup()
+  if not ok then error(result, 0) end
+  return result
 end
 
 --- flux.bootstrap(c, {url, branch = "main", path, secret = {username, token}
 -- | {identity, known_hosts} | name, interval = "1m0s", kustomization_interval
--- = "10m0s", namespace, name, wait = false, timeout, commit = false}) ->
--- {objects, source, kustomization[, git]}.
+-- = "10m0s", namespace, name, wait = false, timeout, commit = false,
+-- manifests, message, author, dry_run}) -> {objects, source, kustomization[,
+-- git]}. commit = true first pushes the sync manifests (and manifests, the
+-- components, when given) to <path>/flux-system/ in the repository (not
+-- with dry_run); git = {commit, folder, files, pushed}.
 function flux.bootstrap(c, options)
   options = options or {}
   local opts = {}
   for k, v in pairs(options) do opts[k] = v end
   opts.versions = opts.versions or cluster_versions(c)
   local objects = flux.objects.bootstrap(opts)
+  -- Git first, as `flux bootstrap` does: the Kustomization must find its path
+  local pushed
+  if opts.commit and not opts.dry_run then pushed = commit_to_git(opts) end
   local applied = apply_objects(c, objects, opts)
   local source = { kind = "GitRepository", name = opts.name or DEFAULT_NAMESPACE,
                    namespace = opts.namespace or DEFAULT_NAMESPACE }
   local ks = { kind = "Kustomization", name = source.name, namespace = source.namespace }
-  local result = { objects = applied, source = source, kustomization = ks }
-  if opts.commit then result.git = commit_to_git(opts, objects) end
+  local result = { objects = applied, source = source, kustomization = ks, git = pushed }
   if opts.wait then flux.wait(c, { source, ks }, { timeout = opts.timeout }) end
   return result
 end
@@ -610,13 +654,15 @@ end
 
 -- Reconcile ------------------------------------------------------------------
 
-local last_token
+-- Wall-clock time in nanoseconds: os.time() at load plus the monotonic
+-- clock since then (integers: no rounding), so tokens are ordered and never repeat.
+local WALL_BASE, MONO_BASE = os.time(), sys.monotonic()
+local last_token_nanos = 0
 local function request_token()
-  local nanos = math.floor((sys.monotonic() % 1) * 1e9)
-  local token = os.date("!%Y-%m-%dT%H:%M:%S") .. string.format(".%09dZ", nanos)
-  if token == last_token then token = token:gsub("%.(%d+)Z$", function(d) return string.format(".%09dZ", tonumber(d) + 1) end) end
-  last_token = token
-  return token
+  local nanos = WALL_BASE * 1000000000 + math.floor((sys.monotonic() - MONO_BASE) * 1e9)
+  if nanos <= last_token_nanos then nanos = last_token_nanos + 1 end
+  last_token_nanos = nanos
+  return os.date("!%Y-%m-%dT%H:%M:%S", nanos // 1000000000) .. string.format(".%09dZ", nanos % 1000000000)
 end
 flux.request_token = request_token
 
@@ -661,7 +707,8 @@ function flux.reconcile(c, ref, options)
   local r = resolved(c, ref)
   local obj = c:find(r)
   if not obj then
-    error(errors.new("not_found", describe(r) .. " does not exist on " .. c.name .. " (flux.status lists what does)"), 0)
+    error(errors.new("not_found", describe(r) .. " does not exist on " .. c.name
+      .. " (flux.status lists what does)"), 0)
   end
   if suspended(obj) then
     error(flux_error(describe(r) .. " on " .. c.name .. " is suspended: flux.resume(c, ref) first", { ref = r }), 0)
@@ -813,7 +860,8 @@ function flux.tree(c, ref, options)
       end
     end
     table.sort(node.children, function(a, b)
-      return table.concat({ a.kind, a.namespace or "", a.name }, "/") < table.concat({ b.kind, b.namespace or "", b.name }, "/")
+      return table.concat({ a.kind, a.namespace or "", a.name }, "/")
+        < table.concat({ b.kind, b.namespace or "", b.name }, "/")
     end)
   end
   local r = resolved(c, flux.ref(ref, "Kustomization"))
@@ -828,6 +876,11 @@ end
 
 local function key_of(r) return r.kind .. "/" .. r.namespace .. "/" .. r.name end
 
+local function depends_on(obj)
+  local spec = type(obj.spec) == "table" and obj.spec or {}
+  return type(spec.dependsOn) == "table" and spec.dependsOn or {}
+end
+
 --- flux.order(objects) -> the objects in dependsOn order (dependencies
 -- first), each with its dependency keys; raises on a cycle.
 function flux.order(objects)
@@ -837,7 +890,7 @@ function flux.order(objects)
   local function deps_of(obj)
     local r = flux.ref(obj)
     local list = {}
-    for _, d in ipairs(type(obj.spec) == "table" and type(obj.spec.dependsOn) == "table" and obj.spec.dependsOn or {}) do
+    for _, d in ipairs(depends_on(obj)) do
       list[#list + 1] = key_of({ kind = r.kind, namespace = d.namespace or r.namespace, name = d.name })
     end
     return list
@@ -871,7 +924,8 @@ end
 function flux.wait(c, refs, options)
   options = options or {}
   local timeout = options.timeout or "5m"
-  local seconds = assert(timeutil.duration(timeout))
+  local seconds, why = timeutil.duration(timeout)
+  if not seconds then error(invalid("flux.wait timeout: " .. tostring(why)), 0) end
   local objects, by_key = {}, {}
   local function add(obj)
     local key = key_of(flux.ref(obj))
@@ -900,12 +954,13 @@ function flux.wait(c, refs, options)
   while i <= #objects do
     local obj = objects[i]
     local r = flux.ref(obj)
-    for _, d in ipairs(type(obj.spec) == "table" and type(obj.spec.dependsOn) == "table" and obj.spec.dependsOn or {}) do
+    for _, d in ipairs(depends_on(obj)) do
       local dep = { kind = r.kind, namespace = d.namespace or r.namespace, name = d.name, apiVersion = obj.apiVersion }
       if not by_key[key_of(dep)] then
         local found = c:find(dep)
         if not found then
-          error(flux_error(string.format("%s depends on %s, which does not exist on %s", describe(r), describe(dep), c.name)), 0)
+          error(flux_error(string.format("%s depends on %s, which does not exist on %s", describe(r),
+            describe(dep), c.name)), 0)
         end
         add(found)
       end

@@ -442,8 +442,10 @@ prom.checks = {
     min_ratio = 0.5,
   },
   latency_p50 = { description = "median request duration", unit = "ms", query = latency("0.5"), max_ratio = 1.25 },
-  latency_p90 = { description = "90th percentile request duration", unit = "ms", query = latency("0.9"), max_ratio = 1.25 },
-  latency_p99 = { description = "99th percentile request duration", unit = "ms", query = latency("0.99"), max_ratio = 1.5 },
+  latency_p90 = { description = "90th percentile request duration", unit = "ms", query = latency("0.9"),
+                  max_ratio = 1.25 },
+  latency_p99 = { description = "99th percentile request duration", unit = "ms", query = latency("0.99"),
+                  max_ratio = 1.5 },
   cpu = {
     description = "CPU used by the namespace's containers, in cores",
     unit = "cores",
@@ -496,12 +498,18 @@ function prom.stock_checks(overrides)
   return list
 end
 
+-- A client is anything with :value(expr, {time}) -> number | nil, why: a
+-- prom.connect client, or a fake one in a recipe's unit tests.
+local function is_client(value)
+  return type(value) == "table" and type(value.value) == "function"
+end
+
 local function side_of(value, what)
+  if is_client(value) then return { prom = value, labels = nil, vars = {} } end
   if type(value) ~= "table" then
     error(invalid("compare needs " .. what .. " = a prom client (prom.connect) or {prom = client, labels, vars}"), 0)
   end
-  if getmetatable(value) == Prom then return { prom = value, labels = nil, vars = {} } end
-  if getmetatable(value.prom) ~= Prom then
+  if not is_client(value.prom) then
     error(invalid("compare: " .. what .. ".prom must be a prom client (prom.connect)"), 0)
   end
   return { prom = value.prom, labels = value.labels, vars = value.vars or {} }
@@ -509,7 +517,9 @@ end
 
 local function check_of(item, i)
   if type(item) == "string" then return prom.check(item) end
-  if type(item) ~= "table" then error(invalid(string.format("compare: check %d must be a table or a stock check name", i)), 0) end
+  if type(item) ~= "table" then
+    error(invalid(string.format("compare: check %d must be a table or a stock check name", i)), 0)
+  end
   local check = item
   if not item.query and prom.checks[item.name] then check = prom.check(item.name, item) end
   if type(check.name) ~= "string" or check.name == "" then
@@ -597,10 +607,17 @@ function prom.judge(check, baseline, candidate)
   return "pass", "within " .. table.concat(limits, ", "), ratio, delta
 end
 
+-- Errors that stop the whole run, not one check: Ctrl-C, a cancelled task.
+local function stops_everything(err)
+  return errors.is(err, "cancelled") or errors.is(err, "interrupted")
+end
+prom.stops_everything = stops_everything
+
 local function evaluate(side, query, time)
   local ok, value, why = pcall(function()
     return side.prom:value(query, { time = time })
   end)
+  if not ok and stops_everything(value) then error(value, 0) end
   if not ok then return { error = value } end
   return { value = value, why = why }
 end
