@@ -7,7 +7,7 @@ local k8s = require "k8s"
 local task = require "task"
 local yaml = require "yaml"
 
-local FIXTURES = os.getenv("FERRY_FIXTURES") or (helpers.root .. "/../shared/fixtures/upstream")
+local FIXTURES = helpers.fixtures()
 
 local function admin_token(cluster)
   local cfg = k8s.config.load { kubeconfig = env.status().kubeconfig }

@@ -6,7 +6,7 @@ local yaml = require "yaml"
 local sys = require "ferry.sys"
 
 local spec_dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
-local FIXTURES = os.getenv("FERRY_FIXTURES") or (spec_dir .. "/../../../shared/fixtures/upstream")
+local FIXTURES = os.getenv("FERRY_FIXTURES") or (spec_dir .. "/../fixtures/upstream")
 
 -- Every *.yaml, *.yml and *.json under dir, sorted.
 local function fixture_files(dir, found)

@@ -7,7 +7,7 @@ local json = require "json"
 local sys = require "ferry.sys"
 
 local spec_dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
-local FIXTURES = os.getenv("FERRY_FIXTURES") or (spec_dir .. "/../../../shared/fixtures/upstream")
+local FIXTURES = os.getenv("FERRY_FIXTURES") or (spec_dir .. "/../fixtures/upstream")
 
 local function fixture_files(dir, found)
   found = found or {}
