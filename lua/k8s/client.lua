@@ -36,6 +36,7 @@ local function api_error(self, method, path, response)
     api_message = message,
     method = method, path = path, context = self.name,
     retry_after = tonumber(response.headers["retry-after"]),
+    body = not status and response.body or nil, -- e.g. a proxied service's own error
   })
 end
 client.api_error = api_error

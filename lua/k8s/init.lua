@@ -45,6 +45,12 @@ function Client:resource(api_version, kind)
   return discovery.resolve(self, api_version, kind)
 end
 
+--- c:refresh_discovery() -> forgets the cached discovery (after CRD changes
+-- made elsewhere); the next lookup reads it again.
+function Client:refresh_discovery()
+  discovery.invalidate(self)
+end
+
 --- c:kinds() -> every kind the cluster serves (from discovery).
 function Client:kinds()
   return discovery.entries(self)
