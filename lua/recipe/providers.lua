@@ -5,7 +5,7 @@
 --   k3d        k3d clusters, as the local setup of the multi-tenant GitOps demo makes them
 --   ferry-env  the local control planes of tests/env
 local errors = require "ferry.errors"
-local exec = require "exec"
+local command = require "recipe.command"
 local json = require "json"
 local log = require "log"
 
@@ -15,23 +15,10 @@ local function provider_error(message)
   return errors.new("provider", message)
 end
 
--- Runs argv (a list; {cluster} and {version} are replaced), raising on failure.
-local function run(argv, vars, what)
-  if type(argv) ~= "table" or #argv == 0 then
-    error(provider_error(what .. " needs a command: a list such as {\"eksctl\", \"create\", \"cluster\", "
-      .. "\"--name\", \"{cluster}\"} in the fleet settings"), 0)
-  end
-  local expanded = {}
-  for i, a in ipairs(argv) do
-    expanded[i] = tostring(a):gsub("{(%w+)}", function(k) return vars[k] and tostring(vars[k]) or "{" .. k .. "}" end)
-  end
-  local result = exec.run { argv = expanded, timeout = vars.timeout or 3600,
-                            env = { FERRY_CLUSTER = vars.cluster, FERRY_VERSION = vars.version } }
-  if result.code ~= 0 then
-    error(provider_error(string.format("%s failed (exit %d): %s", table.concat(expanded, " "), result.code,
-      (result.stderr ~= "" and result.stderr or result.stdout):gsub("%s+$", ""):sub(-800))), 0)
-  end
-  return result
+-- Runs a configured command ({cluster} and {version} are replaced).
+local function run(argv, vars, setting)
+  return command.run(argv, { vars = vars, setting = setting, kind = "provider", timeout = vars.timeout,
+                             env = { FERRY_CLUSTER = vars.cluster, FERRY_VERSION = vars.version } })
 end
 
 providers.existing = {
@@ -49,12 +36,12 @@ providers.existing = {
 providers.command = {
   create = function(_, name, settings)
     local vars = { cluster = name, version = settings.version }
-    run(settings.create_command, vars, "provider command: create_command")
+    run(settings.create_command, vars, "create_command (provider command)")
     if settings.kubeconfig_command then run(settings.kubeconfig_command, vars, "kubeconfig_command") end
     return { context = settings.context or name, kubeconfig = settings.kubeconfig }
   end,
   delete = function(_, name, settings)
-    run(settings.delete_command, { cluster = name, version = settings.version }, "provider command: delete_command")
+    run(settings.delete_command, { cluster = name, version = settings.version }, "delete_command (provider command)")
   end,
 }
 

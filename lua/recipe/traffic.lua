@@ -5,6 +5,7 @@
 --   command   the team's own commands, once per weight step: {from} {to} {weight}
 --   haproxy   HAProxy's runtime API (set weight) step by step, a check between steps
 local errors = require "ferry.errors"
+local command = require "recipe.command"
 local exec = require "exec"
 local log = require "log"
 local task = require "task"
@@ -15,24 +16,8 @@ local function traffic_error(message)
   return errors.new("traffic", message)
 end
 
-local function expand(argv, vars)
-  local out = {}
-  for i, a in ipairs(argv) do
-    out[i] = tostring(a):gsub("{(%w+)}", function(k) return vars[k] ~= nil and tostring(vars[k]) or "{" .. k .. "}" end)
-  end
-  return out
-end
-
-local function run(argv, vars, what)
-  if type(argv) ~= "table" or #argv == 0 then
-    error(traffic_error(what .. " needs a command list in the fleet settings (traffic." .. what .. ")"), 0)
-  end
-  local r = exec.run { argv = expand(argv, vars), timeout = 300 }
-  if r.code ~= 0 then
-    error(traffic_error(string.format("%s failed (exit %d): %s", what, r.code,
-      (r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", ""))), 0)
-  end
-  return r.stdout
+local function run(argv, vars, setting)
+  return command.run(argv, { vars = vars, setting = "traffic." .. setting, kind = "traffic", timeout = 300 }).stdout
 end
 
 -- Walks the weight steps, checking between them; on a failed check the
@@ -68,19 +53,19 @@ traffic.command = {
 }
 
 -- The runtime API over TCP or a Unix socket, through socat.
-local function haproxy_command(settings, command)
+local function haproxy_command(settings, line)
   local address = settings.runtime_api
   if not address then
     error(traffic_error("traffic driver haproxy needs traffic.runtime_api (e.g. 127.0.0.1:9999 or /run/haproxy.sock)"), 0)
   end
   local target = address:find("/", 1, true) and ("UNIX-CONNECT:" .. address) or ("TCP:" .. address)
-  local r = exec.run { argv = { "socat", "-", target }, stdin = command .. "\n", timeout = 30 }
+  local r = exec.run { argv = { "socat", "-", target }, stdin = line .. "\n", timeout = 30 }
   if r.code ~= 0 then
     error(traffic_error("HAProxy runtime API at " .. address .. " failed: " .. r.stderr), 0)
   end
   local answer = r.stdout:gsub("%s+$", "")
   if answer ~= "" and not answer:match("^%d") and answer:lower():find("unknown", 1, true) then
-    error(traffic_error("HAProxy refused '" .. command .. "': " .. answer), 0)
+    error(traffic_error("HAProxy refused '" .. line .. "': " .. answer), 0)
   end
   return answer
 end

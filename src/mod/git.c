@@ -29,6 +29,7 @@
 #include "core/job.h"
 #include "core/loop.h"
 #include "core/modules.h"
+#include "core/options.h"
 
 #define REPO_METATABLE "ferry.git.repository"
 #define OP_METATABLE "ferry.git.op"
@@ -906,34 +907,13 @@ static int repo_log(lua_State *L)
 
 /* ---- commit --------------------------------------------------------------------- */
 
-static const char *opt_string(lua_State *L, int options, const char *name)
-{
-    lua_getfield(L, options, name);
-    const char *value = NULL;
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "git option '%s' must be a string, got %s", name, luaL_typename(L, -1));
-        value = lua_tostring(L, -1);
-    }
-    lua_pop(L, 1); /* the string stays alive in the options table */
-    return value;
-}
-
-static int opt_boolean(lua_State *L, int options, const char *name)
-{
-    lua_getfield(L, options, name);
-    int value = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return value;
-}
-
 /* A signature from options[name_field], options[email_field], else the
  * repository's user.name/user.email, else ferry's own. [-0, +0, e] */
 static git_signature *signature_make(lua_State *L, git_repository *repo, struct guard *g,
                                      int options, const char *name_field, const char *email_field)
 {
-    const char *name = opt_string(L, options, name_field);
-    const char *email = opt_string(L, options, email_field);
+    const char *name = ferry_opt_string(L, options, "git", name_field);
+    const char *email = ferry_opt_string(L, options, "git", email_field);
     git_signature *signature = NULL;
     int error;
     if (name && email) {
@@ -959,8 +939,8 @@ static int repo_commit(lua_State *L)
     git_repository *repo = repo_check(L, 1);
     const char *message = luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
-    int all = opt_boolean(L, 3, "all");
-    int allow_empty = opt_boolean(L, 3, "allow_empty");
+    int all = ferry_opt_boolean(L, 3, "all");
+    int allow_empty = ferry_opt_boolean(L, 3, "allow_empty");
     struct guard *g = guard_push(L);
     git_signature *author = signature_make(L, repo, g, 3, "author_name", "author_email");
     git_signature *committer = signature_make(L, repo, g, 3, "committer_name", "committer_email");
@@ -1620,7 +1600,7 @@ static int op_close(lua_State *L)
 /* strdup of options[name] (a string or nil); raises on other types. [-0, +0, e] */
 static char *opt_copy(lua_State *L, int options, const char *name)
 {
-    const char *value = opt_string(L, options, name);
+    const char *value = ferry_opt_string(L, options, "git", name);
     if (!value)
         return NULL;
     char *copy = strdup(value);
@@ -1641,7 +1621,7 @@ static void work_credentials_read(lua_State *L, struct git_work *w, int options)
     w->public_key_file = opt_copy(L, options, "public_key_file");
     w->passphrase = opt_copy(L, options, "passphrase");
     w->known_hosts_source = opt_copy(L, options, "known_hosts_source");
-    w->agent = opt_boolean(L, options, "agent");
+    w->agent = ferry_opt_boolean(L, options, "agent");
     if (lua_getfield(L, options, "host_keys") == LUA_TTABLE) {
         size_t count = (size_t)luaL_len(L, -1);
         if (count > 0 && !(w->host_keys = calloc(count, sizeof *w->host_keys)))
@@ -1659,7 +1639,7 @@ static void work_credentials_read(lua_State *L, struct git_work *w, int options)
         }
     }
     lua_pop(L, 1);
-    const char *secrets[] = {w->token, w->passphrase, opt_string(L, options, "url_secret"), NULL};
+    const char *secrets[] = {w->token, w->passphrase, ferry_opt_string(L, options, "git", "url_secret"), NULL};
     for (int i = 0, n = 0; i < 3; i++) {
         if (secrets[i] && !(w->secrets[n++] = strdup(secrets[i])))
             luaL_error(L, "out of memory");
@@ -1699,7 +1679,7 @@ static int git_clone_start(lua_State *L)
     if (!(w->url = strdup(url)) || !(w->dir = strdup(dir)))
         luaL_error(L, "out of memory");
     w->branch = opt_copy(L, 3, "branch");
-    w->bare = opt_boolean(L, 3, "bare");
+    w->bare = ferry_opt_boolean(L, 3, "bare");
     lua_getfield(L, 3, "depth");
     w->depth = (int)luaL_optinteger(L, -1, 0);
     lua_pop(L, 1);

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/modules.h"
+#include "core/options.h"
 
 #define REQUEST_METATABLE "ferry.http.request"
 
@@ -121,40 +122,6 @@ static char *url_without_credentials(const char *url)
     return safe;
 }
 
-static const char *opt_string(lua_State *L, int options, const char *name)
-{
-    lua_getfield(L, options, name);
-    const char *value = NULL;
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "http option '%s' must be a string, got %s", name, luaL_typename(L, -1));
-        value = lua_tostring(L, -1);
-    }
-    lua_pop(L, 1); /* the string stays alive in the options table */
-    return value;
-}
-
-static double opt_number(lua_State *L, int options, const char *name, double fallback)
-{
-    lua_getfield(L, options, name);
-    double value = fallback;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isnumber(L, -1))
-            luaL_error(L, "http option '%s' must be a number, got %s", name, luaL_typename(L, -1));
-        value = lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    return value;
-}
-
-static int opt_boolean(lua_State *L, int options, const char *name)
-{
-    lua_getfield(L, options, name);
-    int value = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return value;
-}
-
 /* Appends "Name: value" to the request headers. [-0, +0, m] */
 static void header_add(lua_State *L, struct http_request *r, const char *line)
 {
@@ -195,19 +162,19 @@ static void blob_set(CURL *easy, CURLoption option, const char *data)
 static void tls_set(lua_State *L, struct http_request *r, int options)
 {
     const char *value;
-    if ((value = opt_string(L, options, "ca_file")))
+    if ((value = ferry_opt_string(L, options, "http", "ca_file")))
         curl_easy_setopt(r->easy, CURLOPT_CAINFO, value);
-    if ((value = opt_string(L, options, "ca_data")))
+    if ((value = ferry_opt_string(L, options, "http", "ca_data")))
         blob_set(r->easy, CURLOPT_CAINFO_BLOB, value);
-    if ((value = opt_string(L, options, "cert_file")))
+    if ((value = ferry_opt_string(L, options, "http", "cert_file")))
         curl_easy_setopt(r->easy, CURLOPT_SSLCERT, value);
-    if ((value = opt_string(L, options, "cert_data")))
+    if ((value = ferry_opt_string(L, options, "http", "cert_data")))
         blob_set(r->easy, CURLOPT_SSLCERT_BLOB, value);
-    if ((value = opt_string(L, options, "key_file")))
+    if ((value = ferry_opt_string(L, options, "http", "key_file")))
         curl_easy_setopt(r->easy, CURLOPT_SSLKEY, value);
-    if ((value = opt_string(L, options, "key_data")))
+    if ((value = ferry_opt_string(L, options, "http", "key_data")))
         blob_set(r->easy, CURLOPT_SSLKEY_BLOB, value);
-    if (opt_boolean(L, options, "insecure")) {
+    if (ferry_opt_boolean(L, options, "insecure")) {
         curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
     }
@@ -215,7 +182,7 @@ static void tls_set(lua_State *L, struct http_request *r, int options)
 
 static void method_set(lua_State *L, struct http_request *r, int options)
 {
-    const char *method = opt_string(L, options, "method");
+    const char *method = ferry_opt_string(L, options, "http", "method");
     if (!method)
         method = "GET";
     if (strlen(method) >= sizeof r->method)
@@ -250,24 +217,24 @@ static void easy_configure(lua_State *L, struct http_request *r, int options, co
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
-    double timeout = opt_number(L, options, "timeout", 0);
+    double timeout = ferry_opt_number(L, options, "http", "timeout", 0);
     if (timeout > 0)
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-    double connect_timeout = opt_number(L, options, "connect_timeout", 30);
+    double connect_timeout = ferry_opt_number(L, options, "http", "connect_timeout", 30);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
-    if (opt_boolean(L, options, "follow_redirects")) {
+    if (ferry_opt_boolean(L, options, "follow_redirects")) {
         curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L);
     }
     /* "name:port:host:port": talk to host while verifying the certificate
      * (and sending SNI) for name, as kubeconfig's tls-server-name asks. */
-    const char *connect_to = opt_string(L, options, "connect_to");
+    const char *connect_to = ferry_opt_string(L, options, "http", "connect_to");
     if (connect_to) {
         if (!(r->connect_to = curl_slist_append(NULL, connect_to)))
             luaL_error(L, "out of memory");
         curl_easy_setopt(easy, CURLOPT_CONNECT_TO, r->connect_to);
     }
-    const char *proxy = opt_string(L, options, "proxy");
+    const char *proxy = ferry_opt_string(L, options, "http", "proxy");
     curl_easy_setopt(easy, CURLOPT_PROXY, proxy ? proxy : "");
     method_set(L, r, options);
     headers_set(L, r, options);
@@ -280,7 +247,7 @@ static void easy_configure(lua_State *L, struct http_request *r, int options, co
 static int http_start(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    const char *url = opt_string(L, 1, "url");
+    const char *url = ferry_opt_string(L, 1, "http", "url");
     if (!url)
         luaL_error(L, "http.request needs a url");
     /* closed state first: any error below leaves __gc something safe */
@@ -288,7 +255,7 @@ static int http_start(lua_State *L)
     memset(r, 0, sizeof *r);
     luaL_setmetatable(L, REQUEST_METATABLE);
     r->transfer.done = on_done;
-    r->streaming = opt_boolean(L, 1, "stream");
+    r->streaming = ferry_opt_boolean(L, 1, "stream");
     if (!(r->safe_url = url_without_credentials(url)) || !(r->easy = curl_easy_init()))
         return luaL_error(L, "out of memory");
     easy_configure(L, r, 1, url);

@@ -16,26 +16,9 @@ local FLAGGER = FIXTURES .. "/fluxcd+flagger/v1.44.0"
 local METRICS = FIXTURES .. "/felipmiguel+gitops-demo-multitenant/operations/manifests/base/istio-system/"
   .. "flagger-metrics.yaml"
 
--- The example of docs/modules/NAME marked "<!-- spec: runs -->", run by the
--- ferry binary with the given environment.
-local function run_doc_example(name, vars)
-  local text = helpers.read_file(helpers.root .. "/docs/modules/" .. name)
-  local code = text:match("<!%-%- spec: runs %-%->%s*```lua\n(.-)\n```")
-  assert(code, "no runnable example in docs/modules/" .. name)
-  local dir = helpers.tmpdir()
-  helpers.write_file(dir .. "/example.lua", code)
-  local r = helpers.ferry({ "run", dir .. "/example.lua" }, { env = vars, timeout = 120 })
-  helpers.remove_tree(dir)
-  return r
-end
+local run_doc_example = helpers.run_doc_example
 
-local function documents(path)
-  local out = {}
-  for _, doc in ipairs(yaml.decode_all(helpers.read_file(path))) do
-    if type(doc) == "table" then out[#out + 1] = doc end
-  end
-  return out
-end
+local documents = helpers.documents
 
 local function now()
   return os.date("!%Y-%m-%dT%H:%M:%SZ")

@@ -15,26 +15,9 @@ local COMPONENTS_V2 = MULTI .. "/clusters/staging/northeurope/flux-system/gotk-c
 local COMPONENTS_V0 = MULTI .. "/clusters/production/northeurope/flux-system/gotk-components.yaml" -- v0.30.2
 local HELMRELEASE_CRD = FIXTURES .. "/fluxcd+helm-controller/config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml"
 
--- The example of docs/modules/NAME marked "<!-- spec: runs -->", run by the
--- ferry binary with the given environment.
-local function run_doc_example(name, vars)
-  local text = helpers.read_file(helpers.root .. "/docs/modules/" .. name)
-  local code = text:match("<!%-%- spec: runs %-%->%s*```lua\n(.-)\n```")
-  assert(code, "no runnable example in docs/modules/" .. name)
-  local dir = helpers.tmpdir()
-  helpers.write_file(dir .. "/example.lua", code)
-  local r = helpers.ferry({ "run", dir .. "/example.lua" }, { env = vars, timeout = 120 })
-  helpers.remove_tree(dir)
-  return r
-end
+local run_doc_example = helpers.run_doc_example
 
-local function documents(path)
-  local out = {}
-  for _, doc in ipairs(yaml.decode_all(helpers.read_file(path))) do
-    if type(doc) == "table" then out[#out + 1] = doc end
-  end
-  return out
-end
+local documents = helpers.documents
 
 local function find_doc(list, kind)
   for _, d in ipairs(list) do if d.kind == kind then return d end end

@@ -11,18 +11,7 @@ local prom = require "prom"
 
 local WINDOW = "30s"
 
--- The example of docs/modules/NAME marked "<!-- spec: runs -->", run by the
--- ferry binary with the given environment.
-local function run_doc_example(name, vars)
-  local text = helpers.read_file(helpers.root .. "/docs/modules/" .. name)
-  local code = text:match("<!%-%- spec: runs %-%->%s*```lua\n(.-)\n```")
-  assert(code, "no runnable example in docs/modules/" .. name)
-  local dir = helpers.tmpdir()
-  helpers.write_file(dir .. "/example.lua", code)
-  local r = helpers.ferry({ "run", dir .. "/example.lua" }, { env = vars, timeout = 120 })
-  helpers.remove_tree(dir)
-  return r
-end
+local run_doc_example = helpers.run_doc_example
 
 local function target(method, path, body)
   local r = http.request { method = method, url = env.status().metrics_target .. path,

@@ -8,11 +8,7 @@ local yaml = require "yaml"
 local FIXTURES = helpers.fixtures()
 
 local function documents(path)
-  local out = {}
-  for _, doc in ipairs(yaml.decode_all(helpers.read_file(FIXTURES .. "/" .. path))) do
-    if type(doc) == "table" then out[#out + 1] = doc end
-  end
-  return out
+  return helpers.documents(FIXTURES .. "/" .. path)
 end
 
 -- A client that fails the test if anything reaches the API server.

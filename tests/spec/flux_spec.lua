@@ -10,11 +10,7 @@ local yaml = require "yaml"
 local MULTI = helpers.fixtures() .. "/felipmiguel+gitops-demo-multitenant"
 
 local function documents(path)
-  local out = {}
-  for _, doc in ipairs(yaml.decode_all(helpers.read_file(MULTI .. "/" .. path))) do
-    if type(doc) == "table" then out[#out + 1] = doc end
-  end
-  return out
+  return helpers.documents(MULTI .. "/" .. path)
 end
 
 local function same_json(a, b)

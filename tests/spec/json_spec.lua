@@ -3,64 +3,13 @@
 
 local json = require "json"
 local yaml = require "yaml"
-local sys = require "ferry.sys"
 
-local spec_dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
-local FIXTURES = os.getenv("FERRY_FIXTURES") or (spec_dir .. "/../fixtures/upstream")
+local codec = require "tests.spec.support.codec"
+local helpers = require "tests.spec.support.helpers"
 
--- Every *.yaml, *.yml and *.json under dir, sorted.
-local function fixture_files(dir, found)
-  found = found or {}
-  for _, name in ipairs(sys.listdir(dir) or {}) do
-    local path = dir .. "/" .. name
-    local info = sys.stat(path)
-    if info and info.type == "directory" then
-      fixture_files(path, found)
-    elseif name:match("%.ya?ml$") or name:match("%.json$") then
-      found[#found + 1] = path
-    end
-  end
-  table.sort(found)
-  return found
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
-local function kind(t)
-  local mt = getmetatable(t)
-  return mt and mt.__jsontype
-end
-
--- A text that differs whenever two values differ in anything a codec
--- must keep: table kinds, integer vs float, null vs nil, strings.
-local function canonical(v)
-  if v == json.null then
-    return "null"
-  elseif type(v) == "table" then
-    local keys = {}
-    for k in pairs(v) do
-      keys[#keys + 1] = k
-    end
-    table.sort(keys, function(a, b)
-      return tostring(a) < tostring(b)
-    end)
-    local parts = {}
-    for _, k in ipairs(keys) do
-      parts[#parts + 1] = canonical(k) .. "=" .. canonical(v[k])
-    end
-    return (kind(v) or "plain") .. "{" .. table.concat(parts, ",") .. "}"
-  elseif math.type(v) then
-    return math.type(v) .. ":" .. string.format(math.type(v) == "float" and "%.17g" or "%d", v)
-  elseif type(v) == "string" then
-    return string.format("%q", v)
-  end
-  return tostring(v)
-end
+local FIXTURES = helpers.fixtures()
+local fixture_files, kind, canonical = codec.fixture_files, codec.kind, codec.canonical
+local read = helpers.read_file
 
 local function decode_error(text)
   local ok, err = pcall(json.decode, text)

@@ -78,6 +78,28 @@ function helpers.stop_http_server(server)
   helpers.remove_tree(server.dir)
 end
 
+--- The objects of a YAML file (documents that are not tables left out).
+function helpers.documents(path)
+  local out = {}
+  for _, doc in ipairs(require("yaml").decode_all(helpers.read_file(path), { source = path })) do
+    if type(doc) == "table" then out[#out + 1] = doc end
+  end
+  return out
+end
+
+--- Runs the example of docs/modules/NAME marked "<!-- spec: runs -->" with
+-- the ferry binary and the given environment; returns the exec result.
+function helpers.run_doc_example(name, vars)
+  local text = helpers.read_file(helpers.root .. "/docs/modules/" .. name)
+  local code = text:match("<!%-%- spec: runs %-%->%s*```lua\n(.-)\n```")
+  assert(code, "no runnable example in docs/modules/" .. name)
+  local dir = helpers.tmpdir()
+  helpers.write_file(dir .. "/example.lua", code)
+  local r = helpers.ferry({ "run", dir .. "/example.lua" }, { env = vars, timeout = 120 })
+  helpers.remove_tree(dir)
+  return r
+end
+
 --- Runs the ferry binary with args; returns the exec result.
 function helpers.ferry(args, options)
   local argv = { helpers.ferry_bin() }
