@@ -27,7 +27,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps test asan unit-bin env bench install uninstall clean help
+.PHONY: all deps test asan unit-bin env env-up env-down bench install uninstall clean help
 
 all: ferry libferry.a
 
@@ -93,8 +93,15 @@ asan: deps
 	$(MAKE) BUILD=build/asan CFLAGS='$(SANITIZE)' build/asan/ferry unit-bin
 	tests/run-all build/asan/ferry build/asan
 
+# The test environment: real control planes, Prometheus and Git (tests/env/README.md).
 env:
 	tests/env/ferry-env build
+
+env-up:
+	tests/env/ferry-env up
+
+env-down:
+	tests/env/ferry-env down
 
 bench: all
 	bench/run
@@ -117,6 +124,6 @@ help:
 	@echo "make deps       install the Debian packages the build needs"
 	@echo "make test       every test suite, also under AddressSanitizer+UBSan"
 	@echo "make asan       the test suites under AddressSanitizer+UBSan only"
-	@echo "make env        build the test environment (tests/env)"
+	@echo "make env        build the test environment (tests/env); env-up / env-down start and stop it"
 	@echo "make bench      benchmarks (bench/), figures as ratios"
 	@echo "make install    install to PREFIX (default /usr/local)"
