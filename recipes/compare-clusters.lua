@@ -9,7 +9,7 @@ return recipe {
     { name = "from", required = true, help = "the baseline cluster" },
     { name = "to", required = true, help = "the candidate cluster" },
     { name = "tenants", type = "list", help = "tenants to compare (default: the fleet's)" },
-    { name = "compare_window", type = "duration", default = "10m", help = "metrics window" },
+    { name = "compare_window", type = "duration", help = "metrics window (default: the fleet's compare_window, else 10m)" },
   },
   steps = { stock.compare_clusters("from", "to") },
 }

@@ -21,7 +21,8 @@ return recipe {
     { name = "fleet_repo", help = "URL of the fleet Git repository (default: flux.repo.url)" },
     { name = "fleet_branch", help = "branch of the fleet repository" },
     { name = "fleet_path", help = "the new cluster's path in the fleet repository" },
-    { name = "compare_window", type = "duration", default = "10m", help = "metrics window to compare" },
+    { name = "compare_window", type = "duration", help = "metrics window to compare (default: the fleet's "
+      .. "compare_window, else 10m)" },
     { name = "allow_deprecated", type = "boolean", default = false,
       help = "go on even when objects use APIs the target version removed" },
     { name = "retire", default = "keep", choices = { "keep", "delete" }, help = "what to do with the old cluster" },

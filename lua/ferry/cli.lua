@@ -135,7 +135,7 @@ local EXIT_OF_STATUS = { succeeded = EXIT_OK, failed = EXIT_FAILURE, rolled_back
 local function recipe_help(r)
   local params = require "recipe.params"
   return string.format("%s — %s\n\nUsage: ferry run %s [--set name=value]... [--fleet FILE] [--dry-run]\n"
-    .. "         [--keep-on-failure] [--resume RUN_ID]\n\nParameters:\n%s\n\nSteps: %s",
+    .. "         [--keep-on-failure] [--resume RUN_ID] [--report-dir DIR]\n\nParameters:\n%s\n\nSteps: %s",
     r.name, r.description, r.name, params.help(r.params), table.concat(r:step_names(), ", "))
 end
 
@@ -216,7 +216,8 @@ Examples:
     if not target and o.resume then
       local ok, j = pcall(require("recipe.journal").load, o.resume)
       if not ok then return usage_error(errors.format(j), "run") end
-      target = j.data.recipe
+      -- the file it ran from, when it came from one that is still there
+      target = (j.data.source and file_exists(j.data.source)) and j.data.source or j.data.recipe
       o.args[1] = target
     end
     if not target then

@@ -34,7 +34,8 @@ local function new_context(r, options, values, journal)
   local ctx = {
     recipe = r, params = values, dry_run = options.dry_run or false,
     run_id = journal and journal.data.id, state = journal and journal.data.state or {},
-    fleet = options.fleet, log = log, helpers = r.helpers, report = report_module.collector(),
+    fleet = options.fleet, log = log, helpers = r.helpers,
+    report = report_module.collector(journal and journal.data),
     journal = journal,
   }
   --- The merged fleet settings of a cluster (and tenant).
@@ -89,11 +90,13 @@ local function run_step(ctx, step)
   return false, err
 end
 
+-- Undoes, newest first, the finished steps and the failed one (its
+-- partial work: undo functions must accept a half-done step).
 local function undo_finished(ctx, r, journal)
   for i = #r.steps, 1, -1 do
     local step = r.steps[i]
     local entry = journal:step(step.name)
-    if entry.status == "done" and step.undo then
+    if (entry.status == "done" or entry.status == "failed") and step.undo then
       local progress = log.progress("undo " .. step.name)
       ctx.progress = progress
       journal:mark(step.name, "undoing")
@@ -145,6 +148,13 @@ local function run_steps(ctx, r, journal)
     end
   end
   return nil
+end
+
+-- Values of parameters declared secret never reach logs, reports or journals.
+local function register_secrets(r, values)
+  for _, name in ipairs(params_module.secret_names(r.params)) do
+    if type(values[name]) == "string" then log.secret(values[name]) end
+  end
 end
 
 local function resume_journal(r, id, state_dir)
@@ -202,13 +212,18 @@ function engine.run(r, options)
     for k, v in pairs(journal.data.params) do raw[k] = v end
     for k, v in pairs(options.params or {}) do raw[k] = v end
     values = params_module.validate(r.name, r.params, raw)
+    register_secrets(r, values)
     journal.data.status = "running"
+    journal.data.error, journal.data.failed_step = nil, nil
     journal:save()
     log.info("resuming run %s of %s", journal.data.id, r.name)
   else
     values = params_module.validate(r.name, r.params, options.params or {})
+    register_secrets(r, values)
     journal = journal_module.create(r.name, values, r:step_names(), params_module.secret_names(r.params),
       options.state_dir)
+    journal.data.source = r.source
+    journal:save()
     log.info("run %s of %s (journal %s)", journal.data.id, r.name, journal:path())
   end
   local ctx = new_context(r, options, values, journal)
@@ -220,7 +235,9 @@ function engine.run(r, options)
       status = "interrupted"
     else
       pcall(ctx.hook, "on_failure", err, failed_step)
-      if options.keep_on_failure then
+      if options.keep_on_failure or failed_step.no_rollback then
+        -- no_rollback: a step after the point of no return (e.g. retiring
+        -- the old cluster once traffic moved) fails without undoing the run
         status = "failed"
       else
         undo_finished(ctx, r, journal)

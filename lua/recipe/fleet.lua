@@ -2,7 +2,7 @@
 -- defaults → region → cluster → tenant, so a value is written once at the
 -- widest level it holds for and overridden where it differs.
 --
---   defaults: {flux: {version: v2.4.0}, thresholds: {error_rate: 1.1}}
+--   defaults: {flux: {timeout: 10m}, thresholds: {error_rate: {max_delta: 1}}}
 --   regions:  {eun: {prometheus: {service: monitoring/prometheus:9090}}}
 --   clusters: {prod-eun-2: {region: eun, context: prod-eun-2-admin}}
 --   tenants:  {shop: {repo: {url: https://git.example/shop.git, path: ./deploy}}}

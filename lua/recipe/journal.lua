@@ -20,6 +20,7 @@ function journal.dir(state_dir)
   return base .. "/runs"
 end
 
+--- Creates a directory and its parents; raises {kind="journal"} naming the one it cannot make.
 local function ensure_dir(path)
   local partial = ""
   for part in path:gmatch("[^/]+") do
@@ -41,6 +42,8 @@ local function iso_now()
   return os.date("!%Y-%m-%dT%H:%M:%SZ")
 end
 journal.now = iso_now
+
+journal.ensure_dir = ensure_dir
 
 --- Starts the journal of a new run.
 function journal.create(recipe_name, params, step_names, secret_params, state_dir)
@@ -95,6 +98,7 @@ end
 
 function Journal:finish(status, details)
   self.data.status = status
+  self.data.error, self.data.failed_step = nil, nil
   self.data.finished = iso_now()
   for k, v in pairs(details or {}) do self.data[k] = v end
   self:save()

@@ -80,7 +80,8 @@ providers["ferry-env"] = {
   end,
   delete = function(ctx, name)
     local c = ctx.connect(name)
-    for _, ns in ipairs(c:list { apiVersion = "v1", kind = "Namespace", labelSelector = "ferry.dev/run" }) do
+    local selector = "ferry.dev/run=" .. tostring(ctx.run_id)
+    for _, ns in ipairs(c:list { apiVersion = "v1", kind = "Namespace", labelSelector = selector }) do
       c:delete(ns, { missing_ok = true })
     end
     log.info("cluster %s: removed the namespaces this run created (ferry-env keeps the control plane)", name)

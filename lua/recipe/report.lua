@@ -11,9 +11,16 @@ local report = {}
 local Collector = {}
 Collector.__index = Collector
 
---- What steps add to the report while they run.
-function report.collector()
-  return setmetatable({ sections = {}, comparisons = {} }, Collector)
+--- What steps add to the report while they run. Kept in the run's
+-- journal (data.report) so a resumed run reports what came before too.
+function report.collector(journal_data)
+  local saved = journal_data and journal_data.report
+  local self = setmetatable({
+    sections = saved and saved.sections or json.array {},
+    comparisons = saved and saved.comparisons or json.array {},
+  }, Collector)
+  if journal_data then journal_data.report = { sections = self.sections, comparisons = self.comparisons } end
+  return self
 end
 
 --- Adds a section of Markdown text under a title.
@@ -86,7 +93,7 @@ function report.write(journal, collected, options)
     comparisons = json.array(collected.comparisons), sections = json.array(collected.sections),
   }
   local dir = options.report_dir or journal.dir
-  sys.mkdir(dir)
+  require("recipe.journal").ensure_dir(dir)
   local text = log.redact(markdown(data, collected))
   result.markdown_path = dir .. "/" .. data.id .. ".md"
   result.json_path = dir .. "/" .. data.id .. ".report.json"

@@ -34,8 +34,11 @@ local function tenants_of(ctx, cluster)
   return ctx.fleet:tenant_names(cluster)
 end
 
-local function tenant_namespace(settings, tenant)
-  return settings.namespace or tenant
+-- A tenant's namespace: its own `namespace` in the fleet's tenants section
+-- (not the merged settings, where `namespace` is also a client default).
+local function tenant_namespace(ctx, tenant)
+  local entry = ctx.fleet.tenants[tenant]
+  return entry and entry.namespace or tenant
 end
 
 -- Preflight --------------------------------------------------------------------
@@ -48,9 +51,10 @@ function stock.preflight(role_old)
     name = "preflight",
     description = "old cluster's objects against the target version's removed APIs",
     run = function(ctx)
-      local target = ctx.params.version
+      local target = ctx.params.version or ctx.settings(ctx.params.to or cluster_of(ctx, role_old)).version
       if not target then
-        log.warn("no target version (--set version=v1.36.3): the deprecation check is skipped")
+        log.warn("no target version (--set version=v1.36.3, or version in the fleet file): "
+          .. "the deprecation check is skipped")
         return
       end
       local old = ctx.k8s[cluster_of(ctx, role_old)]
@@ -123,8 +127,7 @@ function stock.install_flux(role)
           .. "or flux.manifests in the fleet file")
       end
       ctx.status("installing Flux on %s", name)
-      flux.install(ctx.k8s[name], { manifests = manifests, wait = ctx.params.wait_controllers ~= false,
-                                    timeout = s.flux and s.flux.timeout })
+      flux.install(ctx.k8s[name], { manifests = manifests, wait = true, timeout = s.flux and s.flux.timeout })
       ctx.state.flux_installed = true
     end,
   }
@@ -240,10 +243,14 @@ function stock.deploy_tenants(role)
       local c = ctx.k8s[name]
       ctx.state.tenants = ctx.state.tenants or {}
       for _, tenant in ipairs(tenants_of(ctx, name)) do
-        if not ctx.state.tenants[tenant] then
+        local entry = ctx.state.tenants[tenant]
+        if not (entry and entry.done) then
           local s = ctx.settings(name, tenant)
-          local namespace = tenant_namespace(s, tenant)
+          local namespace = tenant_namespace(ctx, tenant)
           ctx.status("tenant %s: Flux objects", tenant)
+          -- recorded first, so undo also removes a tenant that failed half-way
+          ctx.state.tenants[tenant] = { namespace = namespace, done = false }
+          ctx.journal:save()
           local made = flux.tenant(c, { name = tenant, namespace = namespace, repo = s.repo,
                                         labels = { ["ferry.dev/run"] = ctx.run_id } })
           ctx.status("tenant %s: waiting for its Kustomization", tenant)
@@ -255,7 +262,7 @@ function stock.deploy_tenants(role)
             flagger.wait(c, ref, { new_run = true, timeout = s.analysis_timeout or "30m", progress = false })
           end
           ctx.hook("after_tenant", tenant, s)
-          ctx.state.tenants[tenant] = { namespace = namespace }
+          ctx.state.tenants[tenant].done = true
           ctx.journal:save()
         end
       end
@@ -283,6 +290,45 @@ function stock.prometheus(ctx, cluster)
   return prom.connect { url = p.url, headers = p.headers }
 end
 
+local function thresholds_of(s, tenant)
+  for name, limits in pairs(s.thresholds or {}) do
+    if type(limits) ~= "table" then
+      fail(string.format("tenant %s: thresholds.%s must be a table of limits such as {max_ratio = 1.2} "
+        .. "or {max_delta = 1}, got %s", tenant, tostring(name), tostring(limits)))
+    end
+  end
+  return s.thresholds
+end
+
+-- prom.compare of every tenant, old vs new; rows go to the report under
+-- scope_prefix. Returns the list of failures ("tenant check: reason").
+local function compare_tenants(ctx, old, new, window, scope_prefix)
+  local prom = require "prom"
+  local failures = {}
+  for _, tenant in ipairs(tenants_of(ctx, new)) do
+    local s = ctx.settings(new, tenant)
+    local so = ctx.settings(old, tenant)
+    ctx.status("comparing tenant %s", tenant)
+    local result = prom.compare {
+      baseline = { prom = stock.prometheus(ctx, old), labels = so.prometheus.labels },
+      candidate = { prom = stock.prometheus(ctx, new), labels = s.prometheus.labels },
+      window = window or s.compare_window or "10m",
+      vars = { namespace = tenant_namespace(ctx, tenant), target = s.workloads or ".*" },
+      checks = prom.stock_checks(thresholds_of(s, tenant)),
+    }
+    local rows = {}
+    for _, check in ipairs(result.checks) do
+      rows[#rows + 1] = { name = check.name, baseline = check.baseline, candidate = check.candidate,
+                          ratio = check.ratio, verdict = check.verdict, detail = check.reason }
+      if check.verdict ~= "pass" then
+        failures[#failures + 1] = string.format("%s %s: %s", tenant, check.name, tostring(check.reason))
+      end
+    end
+    ctx.report:comparison((scope_prefix or "") .. tenant, rows)
+  end
+  return failures
+end
+
 --- Compares each tenant's metrics on the old and new clusters; "no data"
 -- fails like a regression (a new cluster without traffic proves nothing).
 function stock.compare_clusters(role_old, role_new)
@@ -291,30 +337,8 @@ function stock.compare_clusters(role_old, role_new)
     description = "error rate, latency and resources of each tenant, old vs new",
     timeout = "30m",
     run = function(ctx)
-      local prom = require "prom"
-      local old, new = cluster_of(ctx, role_old), cluster_of(ctx, role_new)
-      local failures = {}
-      for _, tenant in ipairs(tenants_of(ctx, new)) do
-        local s = ctx.settings(new, tenant)
-        local so = ctx.settings(old, tenant)
-        ctx.status("comparing tenant %s", tenant)
-        local result = prom.compare {
-          baseline = { prom = stock.prometheus(ctx, old), labels = so.prometheus.labels },
-          candidate = { prom = stock.prometheus(ctx, new), labels = s.prometheus.labels },
-          window = ctx.params.compare_window or s.compare_window or "10m",
-          vars = { namespace = tenant_namespace(s, tenant), target = s.workloads or ".*" },
-          checks = prom.stock_checks(s.thresholds),
-        }
-        local rows = {}
-        for _, check in ipairs(result.checks) do
-          rows[#rows + 1] = { name = check.name, baseline = check.baseline, candidate = check.candidate,
-                              ratio = check.ratio, verdict = check.verdict, detail = check.reason }
-          if check.verdict ~= "pass" then
-            failures[#failures + 1] = string.format("%s %s: %s", tenant, check.name, tostring(check.reason))
-          end
-        end
-        ctx.report:comparison(tenant, rows)
-      end
+      local failures = compare_tenants(ctx, cluster_of(ctx, role_old), cluster_of(ctx, role_new),
+        ctx.params.compare_window)
       if #failures > 0 then
         fail("the new cluster does not match the old one: " .. table.concat(failures, "; "), { failures = failures })
       end
@@ -330,7 +354,18 @@ function stock.switch_traffic(role_old, role_new)
   local function plan_of(ctx)
     local old, new = cluster_of(ctx, role_old), cluster_of(ctx, role_new)
     local t = ctx.settings(new).traffic or {}
-    return { from = old, to = new, steps = t.steps or { 100 }, settings = t, pause = t.pause }, t
+    local plan = { from = old, to = new, steps = t.steps or { 100 }, settings = t,
+                   pause = t.pause and require("k8s.time").checked_duration(t.pause, "traffic.pause") }
+    if t.check_window then
+      -- between weight steps: the tenants' metrics over the last check_window
+      plan.check = function(c, weight)
+        local failures = compare_tenants(c, old, new, t.check_window, weight .. "% ")
+        if #failures > 0 then
+          fail(string.format("at %d%% of traffic on %s: %s", weight, new, table.concat(failures, "; ")))
+        end
+      end
+    end
+    return plan, t
   end
   return {
     name = "switch-traffic",
@@ -342,7 +377,11 @@ function stock.switch_traffic(role_old, role_new)
     end,
     run = function(ctx)
       local p, t = plan_of(ctx)
-      ctx.state.traffic_previous = traffic.get(t.driver).switch(ctx, p)
+      local driver = traffic.get(t.driver)
+      -- saved before the first weight moves, so a failure half-way is undone
+      ctx.state.traffic_previous = driver.current and driver.current(ctx, p) or {}
+      ctx.journal:save()
+      driver.switch(ctx, p)
     end,
     undo = function(ctx)
       local p, t = plan_of(ctx)
@@ -357,6 +396,7 @@ function stock.retire_cluster(role)
   return {
     name = "retire-cluster",
     description = "keep the old cluster for a rollback window, or delete it",
+    no_rollback = true, -- traffic has moved: a failure here must not undo the upgrade
     run = function(ctx)
       local name = cluster_of(ctx, role)
       local s = ctx.settings(name)

@@ -1,5 +1,6 @@
 --- recipe.traffic: moving traffic from the old cluster to the new one.
--- A driver is {switch = fn(ctx, plan) -> previous, restore = fn(ctx, previous)}
+-- A driver is {current = fn(ctx, plan) -> previous (optional),
+-- switch = fn(ctx, plan), restore = fn(ctx, previous, plan)}
 -- where plan = {from, to, steps = {weights}, check = fn(ctx, weight)}.
 --   none      nothing to move (or done by hand): logs what to do
 --   command   the team's own commands, once per weight step: {from} {to} {weight}
@@ -34,18 +35,17 @@ end
 traffic.none = {
   switch = function(_, plan)
     log.warn("traffic driver none: move the traffic from %s to %s yourself (load balancer, DNS)", plan.from, plan.to)
-    return {}
   end,
   restore = function(_, _) log.warn("traffic driver none: nothing to restore") end,
 }
 
 traffic.command = {
+  current = function(_, plan) return { from = plan.from, to = plan.to } end,
   switch = function(ctx, plan)
     local s = plan.settings
     walk(ctx, plan, function(weight)
       run(s.switch_command, { from = plan.from, to = plan.to, weight = weight }, "switch_command")
     end)
-    return { from = plan.from, to = plan.to }
   end,
   restore = function(_, previous, plan)
     run(plan.settings.rollback_command, { from = previous.from, to = previous.to, weight = 0 }, "rollback_command")
@@ -71,22 +71,31 @@ local function haproxy_command(settings, line)
 end
 traffic.haproxy_command = haproxy_command
 
+local function haproxy_servers(plan)
+  local s = plan.settings
+  local backend, old_server, new_server = s.backend, s.servers and s.servers[plan.from], s.servers and s.servers[plan.to]
+  if not backend or not old_server or not new_server then
+    error(traffic_error("traffic driver haproxy needs traffic.backend and traffic.servers = {<cluster> = server}"), 0)
+  end
+  return backend, old_server, new_server
+end
+
 traffic.haproxy = {
-  switch = function(ctx, plan)
+  current = function(_, plan)
     local s = plan.settings
-    local backend, old_server, new_server = s.backend, s.servers and s.servers[plan.from], s.servers and s.servers[plan.to]
-    if not backend or not old_server or not new_server then
-      error(traffic_error("traffic driver haproxy needs traffic.backend and traffic.servers = {<cluster> = server}"), 0)
-    end
-    local previous = {
+    local backend, old_server, new_server = haproxy_servers(plan)
+    return {
       old = haproxy_command(s, string.format("get weight %s/%s", backend, old_server)):match("^(%d+)"),
       new = haproxy_command(s, string.format("get weight %s/%s", backend, new_server)):match("^(%d+)"),
     }
+  end,
+  switch = function(ctx, plan)
+    local s = plan.settings
+    local backend, old_server, new_server = haproxy_servers(plan)
     walk(ctx, plan, function(weight)
       haproxy_command(s, string.format("set weight %s/%s %d", backend, new_server, weight))
       haproxy_command(s, string.format("set weight %s/%s %d", backend, old_server, 100 - weight))
     end)
-    return previous
   end,
   restore = function(_, previous, plan)
     local s = plan.settings

@@ -1,5 +1,6 @@
--- A tenant's variant: the data tenant's canary analysis is replaced by a
--- database migration Job that must complete before its traffic moves.
+-- A tenant's variant: after the stock deployment of the tenants (Flux and
+-- the Canary analyses), the data tenant's database migration Job must
+-- complete before the metrics are compared and traffic moves.
 local recipe = require "recipe"
 local stock = require "recipe.stock"
 
@@ -12,6 +13,8 @@ return recipe.extend(base, {
   steps = {
     replace = {
       ["deploy-tenants"] = {
+        description = deploy.description .. ", then tenant data's migration Job",
+        timeout = deploy.timeout,
         run = function(ctx)
           deploy.run(ctx)
           local c = ctx.k8s.new

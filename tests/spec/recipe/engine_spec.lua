@@ -108,15 +108,41 @@ describe("recipe engine", function()
       assert.are.equal("skipped", report.steps[2].status)
     end)
 
-    it("undoes the finished steps in reverse order when one fails", function()
+    it("undoes the failed step's partial work, then the finished steps in reverse", function()
       local events = {}
       local r = recording(events, { validate = { run = function() error("validation failed", 0) end } })
       local report, err = run(r, { params = { cluster = "c1" } })
       assert.are.equal("validation failed", err)
       assert.are.equal("rolled_back", report.status)
-      assert.are.same({ "run create", "run bootstrap", "undo bootstrap", "undo create" }, events)
+      assert.are.same({ "run create", "run bootstrap", "undo validate", "undo bootstrap", "undo create" }, events)
       assert.are.equal("undone", report.steps[1].status)
-      assert.are.equal("failed", report.steps[3].status)
+      assert.are.equal("undone", report.steps[3].status)
+      assert.are.equal("validation failed", report.steps[3].error)
+    end)
+
+    it("does not roll back when a no_rollback step fails", function()
+      local events = {}
+      local r = recording(events, { validate = { no_rollback = true, run = function() error("late", 0) end } })
+      local report = run(r, { params = { cluster = "c1" } })
+      assert.are.equal("failed", report.status)
+      assert.are.same({ "run create", "run bootstrap" }, events)
+    end)
+
+    it("keeps a resumed run's earlier report rows and clears its old error", function()
+      local calls = 0
+      local r = recipe { name = "twice", steps = {
+        { name = "measure", run = function(ctx) ctx.report:comparison("t", { { name = "m", verdict = "pass" } }) end },
+        { name = "flaky", run = function()
+          calls = calls + 1
+          if calls == 1 then error({ kind = "interrupted", message = "stopped" }, 0) end
+        end },
+      } }
+      local first = run(r)
+      assert.are.equal("interrupted", first.status)
+      local second = run(r, { resume = first.id })
+      assert.are.equal("succeeded", second.status)
+      assert.is_nil(second.error)
+      assert.are.equal(1, #second.comparisons)
     end)
 
     it("keeps everything on failure when asked", function()
@@ -276,7 +302,7 @@ tenants: {shop: {thresholds: {error_rate: 1.5}}, data: {}}
       local log_file = dir .. "/steps.log"
       local r = ferry_run({ "run", "counting", "--set", "log=" .. log_file }, { FAIL_AT = "s3" })
       assert.are.equal(1, r.code)
-      assert.are.same({ "s1", "s2", "s3", "undo s2", "undo s1" }, lines_of(log_file))
+      assert.are.same({ "s1", "s2", "s3", "undo s3", "undo s2", "undo s1" }, lines_of(log_file))
       local runs = ferry_run { "runs" }
       assert.matches("counting%s+rolled_back", runs.stdout)
       local again = ferry_run { "run", "--resume", only_run_id() }
