@@ -156,6 +156,16 @@ static int sys_write_atomic(lua_State *L)
     return sys_failure(L, path);
 }
 
+/* sys.chdir(path) -> true | nil, "path: reason". [-1, +1|2, m] */
+static int sys_chdir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (chdir(path) != 0)
+        return sys_failure(L, path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* sys.realpath(path) -> absolute path | nil, err. [-1, +1|2, m] */
 static int sys_realpath(lua_State *L)
 {
@@ -241,6 +251,7 @@ static const luaL_Reg sys_functions[] = {
     {"stat", sys_stat},
     {"mkdir", sys_mkdir},
     {"write_atomic", sys_write_atomic},
+    {"chdir", sys_chdir},
     {"realpath", sys_realpath},
     {"monotonic", sys_monotonic},
     {"isatty", sys_isatty},

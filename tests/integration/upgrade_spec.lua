@@ -117,10 +117,12 @@ local function set_metrics(samples)
   assert(r.status < 300, r.body)
 end
 
--- The seed's healthy workload, for tenant-data's namespace and one cluster.
-local function healthy_data_tenant(cluster, errors_per_second)
-  local workload = { cluster = cluster, reporter = "destination", destination_workload = "api",
-                     destination_workload_namespace = "tenant-data", destination_service_name = "api" }
+-- A healthy workload like the metrics target's seed (10 req/s, ~40 ms),
+-- for one tenant on one cluster label. Each test uses cluster labels of its
+-- own, so no earlier test's series is in its window.
+local function healthy_workload(cluster, namespace, workload_name, errors_per_second)
+  local workload = { cluster = cluster, reporter = "destination", destination_workload = workload_name,
+                     destination_workload_namespace = namespace, destination_service_name = workload_name }
   local samples = {
     { name = "istio_requests_total", labels = { response_code = "200" }, rate = 9.9 },
     { name = "istio_requests_total", labels = { response_code = "500" }, rate = errors_per_second or 0.1 },
@@ -135,13 +137,13 @@ local function healthy_data_tenant(cluster, errors_per_second)
     for k, v in pairs(workload) do s.labels[k] = v end
     s.value = 0
   end
-  local pod = { cluster = cluster, namespace = "tenant-data", pod = "api-0", container = "api" }
+  local pod = { cluster = cluster, namespace = namespace, pod = workload_name .. "-0", container = workload_name }
   samples[#samples + 1] = { name = "container_cpu_usage_seconds_total", labels = pod, value = 0, rate = 0.05 }
   samples[#samples + 1] = { name = "container_memory_working_set_bytes", labels = pod, value = 64 * 1024 * 1024 }
   return samples
 end
 
-local function fleet_file(dir, traffic_log)
+local function fleet_file(dir, traffic_log, labels)
   local s = env.status()
   local g = s.git
   local secret = { username = g.username, token = g.token }
@@ -159,8 +161,8 @@ local function fleet_file(dir, traffic_log)
     },
     clusters = {
       old = { context = s.clusters.old.contexts.admin, kubeconfig = s.kubeconfig,
-              prometheus = { labels = { cluster = "old" } } },
-      new = { provider = "ferry-env", prometheus = { labels = { cluster = "new" } } },
+              prometheus = { labels = { cluster = labels.old } } },
+      new = { provider = "ferry-env", prometheus = { labels = { cluster = labels.new } } },
     },
     tenants = {
       ["tenant-core"] = { namespace = "tenant-core", workloads = "podinfo",
@@ -172,7 +174,7 @@ local function fleet_file(dir, traffic_log)
 end
 
 describe("upgrade-cluster on tests/env", function()
-  local dir, old, new, fleet, traffic_log
+  local dir, old, new, fleet, traffic_log, labels
 
   setup(function()
     old, new = env.connect("old"), env.connect("new")
@@ -187,11 +189,14 @@ describe("upgrade-cluster on tests/env", function()
   before_each(function()
     dir = helpers.tmpdir()
     traffic_log = dir .. "/traffic.log"
-    helpers.write_file(dir .. "/fleet.yaml", fleet_file(dir, traffic_log))
+    local id = env.unique("run")
+    labels = { old = "old-" .. id, new = "new-" .. id }
+    helpers.write_file(dir .. "/fleet.yaml", fleet_file(dir, traffic_log, labels))
     fleet = require("recipe.fleet").load(dir .. "/fleet.yaml")
-    http.request { url = env.status().metrics_target .. "/reset", method = "POST" }
-    set_metrics(healthy_data_tenant("old"))
-    set_metrics(healthy_data_tenant("new"))
+    for _, cluster in pairs(labels) do
+      set_metrics(healthy_workload(cluster, "tenant-core", "podinfo"))
+      set_metrics(healthy_workload(cluster, "tenant-data", "api"))
+    end
     log.configure { stream = io.open(dir .. "/progress.log", "w") }
   end)
 
@@ -260,7 +265,7 @@ describe("upgrade-cluster on tests/env", function()
   end)
 
   it("stops before traffic moves when the new cluster's metrics regress", function()
-    set_metrics(healthy_data_tenant("new", 5)) -- a third of the requests fail on new
+    set_metrics(healthy_workload(labels.new, "tenant-data", "api", 5)) -- a third of the requests fail on new
     task.sleep(25)                            -- let the 20 s window see it
     local report, err = upgrade("Succeeded", "20s")
     assert.is_not_nil(err)

@@ -63,8 +63,8 @@ function Suite:subscribe(path, fn, options)
   return self.bus:subscribe(path, fn, options)
 end
 
-function Suite:unsubscribe(subscriber)
-  return self.bus:unsubscribe(subscriber)
+function Suite:unsubscribe(subscriber, path)
+  return self.bus:unsubscribe(subscriber, path)
 end
 
 function Suite:parent(element)
@@ -208,7 +208,7 @@ function Suite:safe(descriptor, run, element)
   local kind, message, where
   local ok = xpcall(run, function(err)
     kind = failure.kind(err)
-    where = trace.capture(2)
+    where = trace.capture(2, err)
     if kind == "pending" and err.message == nil then
       message = nil
     else
@@ -328,7 +328,7 @@ function Suite:register(descriptor, executor, attributes)
     end
     local where
     if self.current.parent then
-      where = trace.capture(2)
+      where = trace.capture(2, name)
     end
     local function publish(fn)
       self:publish({ "register", descriptor }, name, fn, where, attributes)

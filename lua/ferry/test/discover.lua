@@ -20,7 +20,7 @@ local function basename(path)
   return path:match("([^/]*)/*$")
 end
 
-local function walk(dir, found)
+local function walk(dir, found, recursive)
   local names = sys.listdir(dir)
   if not names then
     return
@@ -30,7 +30,9 @@ local function walk(dir, found)
       local path = join(dir, name)
       local info = sys.stat(path)
       if info and info.type == "directory" then
-        walk(path, found)
+        if recursive then
+          walk(path, found, recursive)
+        end
       elseif info and info.type == "file" then
         found[#found + 1] = path
       end
@@ -38,7 +40,9 @@ local function walk(dir, found)
   end
 end
 
-local function matches_any(name, patterns)
+-- busted's rules: an excluding pattern counts unless empty; with no
+-- including pattern every file is in.
+local function excluded(name, patterns)
   for _, pattern in ipairs(patterns) do
     if pattern ~= "" and name:find(pattern) then
       return true
@@ -47,8 +51,17 @@ local function matches_any(name, patterns)
   return false
 end
 
+local function included(name, patterns)
+  for _, pattern in ipairs(patterns) do
+    if name:find(pattern) then
+      return true
+    end
+  end
+  return #patterns == 0
+end
+
 -- Returns the list of files and the list of paths that do not exist.
--- options: pattern (list), exclude_pattern (list).
+-- options: pattern (list), exclude_pattern (list), recursive (default true).
 function discover.files(paths, options)
   local files, missing = {}, {}
   for _, root in ipairs(paths) do
@@ -57,11 +70,11 @@ function discover.files(paths, options)
       files[#files + 1] = root
     elseif info and info.type == "directory" then
       local found = {}
-      walk(root, found)
+      walk(root, found, options.recursive ~= false)
       local selected = {}
       for _, path in ipairs(found) do
         local name = basename(path)
-        if matches_any(name, options.pattern) and not matches_any(name, options.exclude_pattern) then
+        if not excluded(name, options.exclude_pattern or {}) and included(name, options.pattern or {}) then
           selected[#selected + 1] = path
         end
       end

@@ -1,46 +1,21 @@
 -- The busted language a spec file is written in: describe/context,
--- it/spec/test, pending, the hooks, finally, assert. dsl.install(suite)
--- declares the block kinds on a suite; dsl.load_file(suite, path) compiles a
--- spec file into its own environment and adds it to the run. Inside a
+-- insulate/expose, it/spec/test, pending, the hooks, finally, randomize,
+-- and luassert's assert, spy, stub, mock and match. dsl.install(suite)
+-- declares the block kinds on a suite; dsl.load_file(suite, path) compiles
+-- a spec file into its own environment and adds it to the run. Inside a
 -- test, pending(message) ends the test as pending and finally(fn) runs fn
 -- after it; declaring blocks there is refused.
 
 local block = require "ferry.test.block"
 local failure = require "ferry.test.failure"
 local assert = require "ferry.test.assert"
+local spy = require "ferry.test.spy"
+local stub = require "ferry.test.stub"
+local mock = require "ferry.test.mock"
+local match = require "ferry.test.match"
 local trace = require "ferry.test.trace"
 
 local dsl = {}
-
--- Saves and restores what a spec file could change for the files after
--- it: globals set through _G and the modules it required. (busted's
--- "insulate" mode, which busted applies to every file by default.)
-local function save_globals()
-  local globals, loaded = {}, {}
-  for k, v in next, _G do
-    globals[k] = v
-  end
-  for k, v in next, package.loaded do
-    loaded[k] = v
-  end
-  return { globals = globals, loaded = loaded, mt = debug.getmetatable(_G) }
-end
-
-local function restore_globals(saved)
-  debug.setmetatable(_G, saved.mt)
-  for k in next, _G do
-    rawset(_G, k, saved.globals[k])
-  end
-  for k, v in next, saved.globals do
-    rawset(_G, k, v)
-  end
-  for k in next, package.loaded do
-    package.loaded[k] = saved.loaded[k]
-  end
-  for k, v in next, saved.loaded do
-    package.loaded[k] = v
-  end
-end
 
 local function refuse(name)
   return function()
@@ -57,13 +32,13 @@ local function worse(status, other)
 end
 
 local function executors(suite)
+  -- A file is insulated (unless --no-auto-insulate): Suite:push saves
+  -- the globals and loaded modules and Suite:pop puts them back.
   local function run_file(file)
-    local saved = save_globals()
     if suite:safe_publish("file", { "file", "start" }, file) then
       block.execute(suite, "file", file)
     end
     suite:safe_publish("file", { "file", "end" }, file)
-    restore_globals(saved)
   end
 
   local function run_describe(describe)
@@ -95,6 +70,7 @@ local function executors(suite)
         test.finally = fn
       end,
       pending = failure.pending,
+      randomize = refuse("randomize"),
     }
     local ok, reached = block.run_down(suite, "before_each", parent)
     if ok then
@@ -119,11 +95,38 @@ local function executors(suite)
   return run_file, run_describe, run_test, run_pending
 end
 
-function dsl.install(suite)
+-- randomize([on [, seed]]) in a file or describe body: shuffle that
+-- block's children (busted: randomize(), randomize(false), randomize(seed),
+-- randomize(true, seed)).
+local function randomizer(suite)
+  return function(...)
+    local element = suite.current
+    if element.descriptor ~= "file" and element.descriptor ~= "describe" then
+      error("'randomize' not supported inside current context block", 2)
+    end
+    local args = table.pack(...)
+    local request = { on = args.n == 0 or args[1] }
+    if request.on then
+      request.seed = tonumber(args[1]) or tonumber(args[2])
+    end
+    element.randomize_request = request
+  end
+end
+
+-- options: auto_insulate (default true: each file insulated), lazy
+-- (setup/teardown mean lazy_setup/lazy_teardown).
+function dsl.install(suite, options)
+  options = options or {}
   local run_file, run_describe, run_test, run_pending = executors(suite)
 
-  suite:register("file", run_file)
+  if options.auto_insulate == false then
+    suite:register("file", run_file)
+  else
+    suite:register("file", run_file, { envmode = "insulate" })
+  end
   suite:register("describe", run_describe)
+  suite:register("insulate", "describe", { envmode = "insulate" })
+  suite:register("expose", "describe", { envmode = "expose" })
   suite:register("it", run_test)
   suite:register("pending", run_pending, { default_fn = function() end })
 
@@ -132,8 +135,13 @@ function dsl.install(suite)
                           "strict_setup", "strict_teardown" }) do
     suite:register(hook, { envmode = "unwrap" })
   end
-  suite:register("setup", "strict_setup")
-  suite:register("teardown", "strict_teardown")
+  if options.lazy then
+    suite:register("setup", "lazy_setup")
+    suite:register("teardown", "lazy_teardown")
+  else
+    suite:register("setup", "strict_setup")
+    suite:register("teardown", "strict_teardown")
+  end
   suite:register("context", "describe")
   suite:register("spec", "it")
   suite:register("test", "it")
@@ -144,7 +152,12 @@ function dsl.install(suite)
       suite.root.env[name] = fn
     end
   end
+  suite.root.env.randomize = randomizer(suite)
   suite.root.env.assert = assert
+  suite.root.env.spy = spy
+  suite.root.env.stub = stub
+  suite.root.env.mock = mock
+  suite.root.env.match = match
 end
 
 -- Compiles a spec file and declares it on the suite. A file that does not

@@ -35,7 +35,10 @@ local function channel_at(bus, path)
   return channel
 end
 
--- Returns a handle for unsubscribe.
+local next_id = 0
+
+-- Returns the subscriber: a handle for unsubscribe, with an `id` as
+-- mediator's subscribers have.
 function Bus:subscribe(path, fn, options)
   options = options or {}
   local channel = channel_at(self, path)
@@ -44,12 +47,32 @@ function Bus:subscribe(path, fn, options)
   if options.priority and options.priority < position then
     position = math.max(options.priority, 1)
   end
-  local subscriber = { fn = fn, options = options, channel = channel }
+  next_id = next_id + 1
+  local subscriber = { id = next_id, fn = fn, options = options, channel = channel }
   table.insert(list, position, subscriber)
   return subscriber
 end
 
-function Bus:unsubscribe(subscriber)
+local function remove_by_id(channel, id)
+  for i, s in ipairs(channel.subscribers) do
+    if s.id == id then
+      return table.remove(channel.subscribers, i)
+    end
+  end
+  for _, child in pairs(channel.children) do
+    local removed = remove_by_id(child, id)
+    if removed then
+      return removed
+    end
+  end
+end
+
+-- unsubscribe(subscriber) or, as with mediator, unsubscribe(id, path):
+-- the subscriber with that id in the channel at path or below it.
+function Bus:unsubscribe(subscriber, path)
+  if type(subscriber) ~= "table" then
+    return remove_by_id(path and channel_at(self, path) or self.root, subscriber)
+  end
   local list = subscriber.channel.subscribers
   for i, s in ipairs(list) do
     if s == subscriber then

@@ -23,8 +23,9 @@ local function any(list, predicate)
   return false
 end
 
--- options: tags, exclude_tags, filter, filter_out (lists), list (bool),
--- no_keep_going (bool); write(text) prints --list lines.
+-- options: tags, exclude_tags, filter, filter_out, names (lists),
+-- exclude_names (set of full names), list, suppress_pending, no_keep_going
+-- (bools); write(text) prints --list lines.
 function filters.apply(suite, options)
   local function full_name(name)
     return suite:full_name(nil, name)
@@ -50,7 +51,10 @@ function filters.apply(suite, options)
                             { "describe", "start" }, { "describe", "end" }, { "test", "start" } }) do
       suite:subscribe(path, ignore, { priority = 1 })
     end
-    suite:subscribe({ "test", "end" }, function(element)
+    suite:subscribe({ "test", "end" }, function(element, _, status)
+      if options.suppress_pending and status == "pending" then
+        return nil, false
+      end
       local name = suite:full_name(element)
       local where = element.trace
       if where and where.what == "Lua" then
@@ -81,6 +85,18 @@ function filters.apply(suite, options)
   end
 
   -- Subscribed at priority 1, the last applied runs first; busted's order.
+  -- --name and --exclude-names-file (busted 2.2) come before the filters.
+  if options.names and #options.names > 0 then
+    subscribe({ "it", "pending" }, function(_, name)
+      local full = full_name(name)
+      return keep(any(options.names, function(wanted) return full == wanted end))
+    end)
+  end
+  if options.exclude_names and next(options.exclude_names) then
+    subscribe({ "it", "pending" }, function(_, name)
+      return keep(not options.exclude_names[full_name(name)])
+    end)
+  end
   if #options.filter > 0 then
     subscribe({ "it", "pending" }, function(_, name)
       local full = full_name(name)

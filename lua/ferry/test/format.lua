@@ -151,6 +151,27 @@ local function fmt_thread(value)
   end
 end
 
+-- Set by ferry.test.match when it loads (match needs this module first).
+local is_matcher = function()
+  return false
+end
+
+function format.add_matcher(predicate)
+  is_matcher = predicate
+end
+
+local function fmt_matcher(value)
+  if not is_matcher(value) then
+    return
+  end
+  local parts = {}
+  for i = 1, value.arguments.n do
+    parts[i] = format.value(value.arguments[i])
+  end
+  return string.format("(matcher) %s%s(%s)", value.mod and "is." or "no.", tostring(value.name),
+    table.concat(parts, ", "))
+end
+
 local function fmt_arglist(value)
   if not util.is_arglist(value) then
     return
@@ -237,7 +258,7 @@ function format.pretty(value)
 end
 
 for _, fn in ipairs({ fmt_string, fmt_number, fmt_boolean, fmt_nil, fmt_table,
-                      fmt_function, fmt_userdata, fmt_thread, fmt_arglist }) do
+                      fmt_function, fmt_userdata, fmt_thread, fmt_matcher, fmt_arglist }) do
   state.add_formatter(fn)
 end
 

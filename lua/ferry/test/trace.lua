@@ -41,9 +41,10 @@ function trace.where(level)
 end
 
 -- A record of the nearest spec frame, shaped like busted's trace objects:
--- short_src, currentline, what, source and a traceback that stops where the
--- runner's own protected call begins (the first C frame).
-function trace.capture(level)
+-- short_src, currentline, linedefined, lastlinedefined, what, source, a
+-- traceback that stops where the runner's own protected call begins (the
+-- first C frame), and the message it is about (a block's name, an error).
+function trace.capture(level, message)
   local info, at = trace.user_frame((level or 1) + 1)
   if not info then
     return {}
@@ -56,9 +57,12 @@ function trace.capture(level)
   return {
     short_src = info.short_src,
     currentline = info.currentline,
+    linedefined = info.linedefined,
+    lastlinedefined = info.lastlinedefined,
     what = info.what,
     source = info.source,
     traceback = traceback,
+    message = message,
   }
 end
 

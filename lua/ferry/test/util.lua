@@ -132,6 +132,116 @@ function util.shallowcopy(t)
   return copy
 end
 
+function util.pack(...)
+  return { n = select("#", ...), ... }
+end
+
+-- luassert's name for has_tostring.
+function util.hastostring(value)
+  return util.has_tostring(value)
+end
+
+-- A deep copy keeping metatables (deepmt: copies of them); spies are kept
+-- as they are.
+function util.deepcopy(t, deepmt, cache)
+  if type(t) ~= "table" then
+    return t
+  end
+  local spy = package.loaded["ferry.test.spy"]
+  cache = cache or {}
+  if cache[t] then
+    return cache[t]
+  end
+  local copy = {}
+  cache[t] = copy
+  for k, v in next, t do
+    copy[k] = (spy and spy.is_spy(v)) and v or util.deepcopy(v, deepmt, cache)
+  end
+  if deepmt then
+    debug.setmetatable(copy, util.deepcopy(debug.getmetatable(t), false, cache))
+  else
+    debug.setmetatable(copy, debug.getmetatable(t))
+  end
+  return copy
+end
+
+-- What a spy keeps of one call: deep copies of the values (vals) and the
+-- values themselves (refs, for match.is_ref).
+function util.copyargs(args)
+  local match = require "ferry.test.match"
+  local spy = require "ferry.test.spy"
+  local copy = setmetatable({}, getmetatable(args))
+  for k, v in pairs(args) do
+    copy[k] = (match.is_matcher(v) or spy.is_spy(v)) and v or util.deepcopy(v)
+  end
+  return { vals = copy, refs = util.shallowcopy(args) }
+end
+
+function util.cleararglist(arglist)
+  for i = arglist.n, 1, -1 do
+    util.tremove(arglist, i)
+  end
+  arglist.n = nil
+end
+
+-- Whether recorded values (args, refs) match the expected ones (specs):
+-- matchers decide where given, deep comparison otherwise.
+local function matcharg(args, argrefs, specs)
+  local match = require "ferry.test.match"
+  for idx, argval in pairs(args) do
+    local spec = specs[idx]
+    if match.is_matcher(spec) then
+      if match.is_ref_matcher(spec) then
+        argval = argrefs[idx]
+      end
+      if not spec(argval) then
+        return false
+      end
+    elseif spec == nil or not util.deepcompare(argval, spec) then
+      return false
+    end
+  end
+  for idx, spec in pairs(specs) do
+    if args[idx] == nil then
+      if not (match.is_matcher(spec) and spec(nil)) then
+        return false
+      end
+    end
+  end
+  return true
+end
+
+-- The last recorded call (or return) matching specs, or nil.
+function util.matchargs(invocations, specs)
+  for i = #invocations, 1, -1 do
+    local call = invocations[i]
+    if matcharg(call.vals, call.refs, specs) then
+      return call
+    end
+  end
+  return nil
+end
+
+-- The first stub.on_call_with entry matching the arguments of a call.
+function util.matchoncalls(oncalls, args)
+  for _, callspecs in ipairs(oncalls) do
+    if matcharg(args, args, callspecs.vals) then
+      return callspecs
+    end
+  end
+  return nil
+end
+
+-- luassert's helpers for custom assertions that report at a level.
+function util.errorlevel(level)
+  local _, at = trace.user_frame((level or 1) + 1)
+  return at or 1
+end
+
+function util.extract_keys(nspace, tokens)
+  return require("ferry.test.namespaces").extract_keys(nspace, tokens)
+end
+
 -- Keys of a table in a fixed order: the array part first, then numbers,
 -- booleans, strings, tables and the rest. Reports and the first difference
 -- found by deepcompare must not depend on hash order.

@@ -11,6 +11,13 @@ local trace = require "ferry.test.trace"
 
 trace.mark_internal()
 
+-- What a block carries for the runner only (links into the tree, state of
+-- its hooks); reports get the rest, as busted's elements have it.
+local internal_keys = {
+  env = true, parent = true, children = true, hooks = true, declared = true,
+  lazy_done = true, randomize_request = true, finally = true,
+}
+
 return function(suite)
   local handler = {
     successes = {},
@@ -38,7 +45,7 @@ return function(suite)
   function handler.format(element, parent, message, where, isError)
     local copy = {}
     for k, v in next, element do
-      if type(v) ~= "function" and k ~= "env" then
+      if type(v) ~= "function" and not internal_keys[k] then
         copy[k] = v
       end
     end
@@ -63,6 +70,15 @@ return function(suite)
   function handler.baseSuiteStart(root)
     handler.startTick = root.starttick
     handler.startTime = root.starttime
+    return nil, true
+  end
+
+  function handler.baseSuiteReset()
+    handler.successes, handler.successesCount = {}, 0
+    handler.pendings, handler.pendingsCount = {}, 0
+    handler.failures, handler.failuresCount = {}, 0
+    handler.errors, handler.errorsCount = {}, 0
+    handler.inProgress = {}
     return nil, true
   end
 
@@ -135,6 +151,7 @@ return function(suite)
     handler.options = options
     local first = { priority = 1 }
     local unless_pending = { priority = 1, predicate = handler.cancelOnPending }
+    suite:subscribe({ "suite", "reset" }, handler.baseSuiteReset, first)
     suite:subscribe({ "suite", "start" }, handler.baseSuiteStart, first)
     suite:subscribe({ "suite", "end" }, handler.baseSuiteEnd, first)
     suite:subscribe({ "test", "start" }, handler.baseTestStart, unless_pending)

@@ -8,6 +8,7 @@
 local base = require "ferry.test.output.base"
 local format = require "ferry.test.format"
 local trace = require "ferry.test.trace"
+local state = require "ferry.test.state"
 
 trace.mark_internal()
 
@@ -16,11 +17,35 @@ local function seconds(value)
   return (string.format("%.6f", value):gsub("([0-9])0+$", "%1"))
 end
 
--- style: marks = {success=, failure=, error=, pending=}, arrow, color (bool)
-return function(style)
+-- -Xoutput options of the terminal handlers (busted's): --color forces
+-- colour, --plain turns it off; returns the colour setting or raises a
+-- usage error for anything else.
+local function color_option(name, arguments, default)
+  local color = default
+  for _, argument in ipairs(arguments or {}) do
+    if argument == "--color" then
+      color = true
+    elseif argument == "--plain" then
+      color = false
+    else
+      error({ kind = "usage", message = name .. " output handler: unknown option '" .. tostring(argument) .. "'" }, 0)
+    end
+  end
+  return color
+end
+
+-- style: marks = {success=, failure=, error=, pending=}, arrow, color
+-- (bool, or nil to follow -Xoutput and the terminal), name
+local function terminal(base_style)
   return function(options, suite)
+    local style = base_style
     local handler = base(suite)
     local stream = options.stream
+    if style.color == nil then
+      style = setmetatable({ color = color_option(style.name, options.arguments, options.color) },
+        { __index = base_style })
+      state.set_parameter("TableErrorHighlightColor", style.color and "red" or "none")
+    end
 
     local function paint(name, text)
       text = tostring(text)
@@ -93,8 +118,18 @@ return function(style)
     end
 
     function handler.testEnd(_, _, status)
-      write(marks[status] or marks.error)
-      stream:flush()
+      if not options.deferPrint then
+        write(marks[status] or marks.error)
+        stream:flush()
+      end
+      return nil, true
+    end
+
+    function handler.suiteStart(_, count, total)
+      if total and total > 1 then
+        write(string.format("\nRepeating all tests (run %u of %u) . . .\n\n", count, total))
+        stream:flush()
+      end
       return nil, true
     end
 
@@ -126,6 +161,7 @@ return function(style)
     function handler.subscribe(self, opts)
       subscribe_base(self, opts)
       suite:subscribe({ "test", "end" }, handler.testEnd, { predicate = handler.cancelOnPending })
+      suite:subscribe({ "suite", "start" }, handler.suiteStart)
       suite:subscribe({ "suite", "end" }, handler.suiteEnd)
       suite:subscribe({ "error", "file" }, handler.error)
       suite:subscribe({ "failure", "file" }, handler.error)
@@ -136,3 +172,5 @@ return function(style)
     return handler
   end
 end
+
+return terminal

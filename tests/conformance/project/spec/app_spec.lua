@@ -1,0 +1,6 @@
+describe("project", function()
+  it("finds modules through lpath", function()
+    assert.are.equal("hello from lib", require("greeting").text)
+  end)
+  it("is skipped #skip", function() error("should be excluded") end)
+end)

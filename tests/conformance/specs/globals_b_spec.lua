@@ -1,0 +1,5 @@
+describe("globals b", function()
+  it("sees the global of globals_a only without insulation", function()
+    assert.are.equal("from globals_a", _G.shared_between_files)
+  end)
+end)

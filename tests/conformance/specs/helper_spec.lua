@@ -1,0 +1,12 @@
+-- Run with --helper=helper.lua -Xhelper=one,two.
+describe("helper", function()
+  it("ran before the specs", function()
+    assert.are.equal("set by the helper", _G.helper_value)
+  end)
+  it("got the -Xhelper options", function()
+    assert.are.same({ "one", "two" }, _G.helper_args)
+  end)
+  it("saw the tests start", function()
+    assert.is_true(_G.helper_seen >= 2)
+  end)
+end)

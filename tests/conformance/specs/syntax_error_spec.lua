@@ -1,0 +1,3 @@
+describe("broken", function()
+  it("x", function() end
+end)
