@@ -292,9 +292,9 @@ end
 
 local function thresholds_of(s, tenant)
   for name, limits in pairs(s.thresholds or {}) do
-    if type(limits) ~= "table" then
+    if type(limits) ~= "table" and limits ~= false then
       fail(string.format("tenant %s: thresholds.%s must be a table of limits such as {max_ratio = 1.2} "
-        .. "or {max_delta = 1}, got %s", tenant, tostring(name), tostring(limits)))
+        .. "or {max_delta = 1}, or false to leave the check out; got %s", tenant, tostring(name), tostring(limits)))
     end
   end
   return s.thresholds
