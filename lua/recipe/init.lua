@@ -191,6 +191,31 @@ function recipe.load(name)
     .. "`ferry recipes list` shows them)", name, table.concat(recipe.search_dirs(), ", "))), 0)
 end
 
+--- Runs a recipe against fakes, for specs: recipe.test(name_or_recipe,
+-- {clusters = {name = testing.fake_cluster{...}}, prom = testing.fake_prom{...}
+-- | {name = fake}, params, fleet = Fleet | yaml_text, keep_on_failure})
+-- -> report, err. The journal and report go to a temp directory; the
+-- report's Markdown is not printed.
+function recipe.test(target, options)
+  options = options or {}
+  local testing = require "ferry.testing"
+  local r = type(target) == "string" and recipe.load(target) or target
+  local fleet = options.fleet
+  if type(fleet) == "string" then fleet = require("recipe.fleet").load(fleet, { text = true }) end
+  local dir = os.tmpname()
+  os.remove(dir)
+  local restore = testing.use { clusters = options.clusters or {}, prom = options.prom }
+  local ok, report, err = pcall(recipe.run, r, {
+    params = options.params, fleet = fleet, keep_on_failure = options.keep_on_failure,
+    connect = testing.connector(options.clusters or {}), state_dir = dir, report_dir = dir,
+    output = io.tmpfile(),
+  })
+  restore()
+  require("exec").run { argv = { "rm", "-rf", dir } }
+  if not ok then error(report, 0) end
+  return report, err
+end
+
 --- Runs a recipe; see recipe.engine for the options.
 function recipe.run(r, options)
   return require("recipe.engine").run(r, options)

@@ -164,3 +164,25 @@ tenants:
     end)
   end)
 end)
+
+describe("recipe.test", function()
+  it("runs a stock recipe against fakes and returns its report", function()
+    log.configure { stream = io.tmpfile() }
+    local report = recipe.test("compare-clusters", {
+      params = { from = "old", to = "new", compare_window = "5m" },
+      clusters = { old = testing.fake_cluster { name = "old" }, new = testing.fake_cluster { name = "new" } },
+      prom = testing.fake_prom { series = traffic_series(0.1) },
+      fleet = [[
+defaults:
+  prometheus: {url: "http://prometheus.invalid"}
+  thresholds: {request_rate: false, latency_p50: false, latency_p90: false, latency_p99: false, cpu: false, memory: false}
+clusters: {old: {prometheus: {labels: {cluster: old}}}, new: {prometheus: {labels: {cluster: new}}}}
+tenants: {shop: {namespace: shop, workloads: web}}
+]],
+    })
+    log.configure { stream = io.stderr }
+    assert.are.equal("succeeded", report.status)
+    assert.are.equal("pass", report.comparisons[1].verdict)
+    assert.is_nil(io.open(report.json_path), "the temp directory is removed")
+  end)
+end)
