@@ -284,8 +284,10 @@ describe("prom against a real Prometheus", function()
         local r = prom.compare { baseline = baseline, candidate = candidate, window = WINDOW,
                                  vars = { namespace = "tenant-core", target = "checkout" }, checks = checks }
         local by_name = verdicts(r)
-        return by_name.error_rate.candidate and by_name.error_rate.candidate > 30 and r
-      end, 30, "Prometheus to see the candidate's errors")
+        -- both sides need two scrapes of the new series before rate() answers
+        return by_name.error_rate.baseline and by_name.error_rate.candidate
+          and by_name.error_rate.candidate > 30 and r
+      end, 30, "Prometheus to see both sides, and the candidate's errors")
       local by_name = verdicts(report)
       assert.is_false(report.ok)
       assert.are.equal("fail", by_name.error_rate.verdict)
