@@ -201,6 +201,8 @@ describe("upgrade-cluster on tests/env", function()
   end)
 
   after_each(function()
+    -- back to the seed: this test's series must not show in other specs' queries
+    http.request { url = env.status().metrics_target .. "/reset", method = "POST" }
     log.configure { stream = io.stderr }
     for _, ns in ipairs { "tenant-core", "tenant-data" } do
       new:delete({ apiVersion = "v1", kind = "Namespace", name = ns }, { missing_ok = true, wait = true, timeout = "2m" })
