@@ -19,6 +19,21 @@ int luaopen_ferry_yaml(lua_State *L);
  * recursion of both codecs and turns a reference cycle into an error. */
 #define CODEC_DEPTH_MAX 1000
 
+/* json.array([t]) / yaml.object([t]) ...: marks t (or a new table) with the
+ * metatable at index mt, so it keeps its kind when empty. [-0, +1, v] */
+static inline int codec_mark(lua_State *L, int mt)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_newtable(L);
+    } else {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_settop(L, 1);
+    }
+    lua_pushvalue(L, mt);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
 /* Length (1..4) of the well-formed UTF-8 sequence at s, 0 when it is not
  * (overlong forms, surrogates and code points past U+10FFFF included). */
 static inline size_t codec_utf8_length(const unsigned char *s, size_t available)

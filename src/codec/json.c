@@ -897,31 +897,17 @@ static int json_encode(lua_State *L)
 
 /* ---------------------------------------------------------------- marks */
 
-/* json.array([t]) / json.object([t]): marks t (or a new table) so it keeps
- * its kind when empty. [-0, +1, v] */
-static int json_mark(lua_State *L, int mt)
-{
-    if (lua_isnoneornil(L, 1)) {
-        lua_newtable(L);
-    } else {
-        luaL_checktype(L, 1, LUA_TTABLE);
-        lua_settop(L, 1);
-    }
-    lua_pushvalue(L, mt);
-    lua_setmetatable(L, -2);
-    return 1;
-}
-
-/* [-0, +1, v] */
+/* json.array([t]): marks t (or a new table) so it stays an array when
+ * empty. [-0, +1, v] */
 static int json_array(lua_State *L)
 {
-    return json_mark(L, JSON_ARRAY_MT);
+    return codec_mark(L, JSON_ARRAY_MT);
 }
 
-/* [-0, +1, v] */
+/* json.object([t]). [-0, +1, v] */
 static int json_object(lua_State *L)
 {
-    return json_mark(L, JSON_OBJECT_MT);
+    return codec_mark(L, JSON_OBJECT_MT);
 }
 
 static const luaL_Reg json_functions[] = {

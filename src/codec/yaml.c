@@ -1304,30 +1304,16 @@ static int yaml_encode_all(lua_State *L)
 
 /* ------------------------------------------------------------------- marks */
 
-/* yaml.array([t]) / yaml.object([t]), the same marks as json's. [-0, +1, v] */
-static int yaml_mark(lua_State *L, int mt)
-{
-    if (lua_isnoneornil(L, 1)) {
-        lua_newtable(L);
-    } else {
-        luaL_checktype(L, 1, LUA_TTABLE);
-        lua_settop(L, 1);
-    }
-    lua_pushvalue(L, mt);
-    lua_setmetatable(L, -2);
-    return 1;
-}
-
-/* [-0, +1, v] */
+/* yaml.array([t]), the same mark as json's. [-0, +1, v] */
 static int yaml_array(lua_State *L)
 {
-    return yaml_mark(L, YAML_ARRAY_MT);
+    return codec_mark(L, YAML_ARRAY_MT);
 }
 
-/* [-0, +1, v] */
+/* yaml.object([t]). [-0, +1, v] */
 static int yaml_object(lua_State *L)
 {
-    return yaml_mark(L, YAML_OBJECT_MT);
+    return codec_mark(L, YAML_OBJECT_MT);
 }
 
 static const luaL_Reg yaml_functions[] = {
