@@ -145,6 +145,15 @@ local function run_recipe(r, o, options)
     print(recipe_help(r))
     return EXIT_OK
   end
+  if not o.resume then
+    -- a wrong parameter is a usage error: say so before anything runs
+    local ok, err = pcall(require("recipe.params").validate, r.name, r.params, o.params)
+    if not ok then
+      io.stderr:write("ferry: ", log.redact(errors.format(err)), "\n")
+      io.stderr:write("Run 'ferry run ", r.name, " --help' for its parameters.\n")
+      return EXIT_USAGE
+    end
+  end
   return report_errors(options, function()
     local fleet = o.fleet and require("recipe.fleet").load(o.fleet) or nil
     if o.dry_run then

@@ -315,8 +315,9 @@ tenants: {shop: {thresholds: {error_rate: 1.5}}, data: {}}
       assert.are.equal(0, r.code)
       assert.matches("%-%-set log=<string>%s+file the steps append to %[required%]", r.stdout)
       r = ferry_run { "run", "counting" }
-      assert.are.equal(1, r.code)
+      assert.are.equal(2, r.code)
       assert.matches("missing required parameter log", r.stderr)
+      assert.matches("Run 'ferry run counting %-%-help' for its parameters", r.stderr)
     end)
 
     it("plans with --dry-run and writes nothing", function()
