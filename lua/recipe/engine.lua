@@ -96,7 +96,7 @@ local function undo_finished(ctx, r, journal)
   for i = #r.steps, 1, -1 do
     local step = r.steps[i]
     local entry = journal:step(step.name)
-    if (entry.status == "done" or entry.status == "failed") and step.undo then
+    if (entry.status == "done" or entry.status == "failed" or entry.status == "undoing") and step.undo then
       local progress = log.progress("undo " .. step.name)
       ctx.progress = progress
       journal:mark(step.name, "undoing")
@@ -148,6 +148,15 @@ local function run_steps(ctx, r, journal)
     end
   end
   return nil
+end
+
+local ROLLBACK_STATUSES = { undoing = true, undone = true, undo_failed = true }
+
+local function rollback_started(journal)
+  for _, s in ipairs(journal.data.steps) do
+    if ROLLBACK_STATUSES[s.status] then return true end
+  end
+  return false
 end
 
 -- Values of parameters declared secret never reach logs, reports or journals.
@@ -228,6 +237,13 @@ function engine.run(r, options)
   end
   local ctx = new_context(r, options, values, journal)
   local started = sys.monotonic()
+  if options.resume and rollback_started(journal) then
+    -- killed while undoing: finish the rollback rather than run again
+    log.warn("run %s was rolling back when it stopped: finishing the rollback", journal.data.id)
+    undo_finished(ctx, r, journal)
+    journal:finish("rolled_back", { seconds = sys.monotonic() - started })
+    return report_module.write(journal, ctx.report, options), errors.new("recipe", "the run was rolled back")
+  end
   local err, failed_step = run_steps(ctx, r, journal)
   local status = "succeeded"
   if err then

@@ -172,6 +172,15 @@ local function check_workloads(c, namespace, problems)
   end
 end
 
+-- With a Prometheus shared by several clusters, an alert belongs to this
+-- one when it carries the cluster's labels (an alert without them counts).
+local function of_cluster(alert_labels, cluster_labels)
+  for k, v in pairs(cluster_labels or {}) do
+    if alert_labels[k] ~= nil and alert_labels[k] ~= v then return false end
+  end
+  return true
+end
+
 local function run_probe(probe)
   if probe.url then
     local ok, r = pcall(require("http").request, { url = probe.url, timeout = probe.timeout or 10,
@@ -212,8 +221,9 @@ function stock.validate_cluster(role)
         local allowed = {}
         for _, a in ipairs(v.alerts_allowed or { "Watchdog" }) do allowed[a] = true end
         for _, alert in ipairs(stock.prometheus(ctx, name):alerts()) do
-          local alertname = alert.labels and alert.labels.alertname
-          if alert.state == "firing" and not allowed[alertname] then
+          local labels = alert.labels or {}
+          local alertname = labels.alertname
+          if alert.state == "firing" and not allowed[alertname] and of_cluster(labels, s.prometheus.labels) then
             problems[#problems + 1] = "alert firing: " .. tostring(alertname)
           end
         end

@@ -339,3 +339,33 @@ tenants: {shop: {thresholds: {error_rate: 1.5}}, data: {}}
     end)
   end)
 end)
+
+describe("recipe engine, a run killed while rolling back", function()
+  it("finishes the rollback on resume instead of running the steps again", function()
+    local helpers = require "tests.spec.support.helpers"
+    local json = require "json"
+    local log = require "log"
+    local dir = helpers.tmpdir()
+    log.configure { stream = io.tmpfile() }
+    local events = {}
+    local function step(name)
+      return { name = name, run = function() events[#events + 1] = "run " .. name end,
+               undo = function() events[#events + 1] = "undo " .. name end }
+    end
+    local r = recipe { name = "half-undone", steps = { step("a"), step("b"), step("c") } }
+    -- the journal as a SIGKILL during the undo of b leaves it
+    local id = "half-undone-20261125-000000-0001"
+    require("ferry.sys").mkdir(dir .. "/runs")
+    helpers.write_file(dir .. "/runs/" .. id .. ".json", json.encode {
+      id = id, recipe = "half-undone", status = "running", started = "2026-11-25T00:00:00Z",
+      params = json.object {}, state = json.object {},
+      steps = { { name = "a", status = "done" }, { name = "b", status = "undoing" },
+                { name = "c", status = "undone" } },
+    })
+    local report = recipe.run(r, { resume = id, state_dir = dir, report_dir = dir, output = io.tmpfile() })
+    log.configure { stream = io.stderr }
+    assert.are.same({ "undo b", "undo a" }, events)
+    assert.are.equal("rolled_back", report.status)
+    helpers.remove_tree(dir)
+  end)
+end)

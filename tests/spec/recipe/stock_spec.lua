@@ -186,3 +186,25 @@ tenants: {shop: {namespace: shop, workloads: web}}
     assert.is_nil(io.open(report.json_path), "the temp directory is removed")
   end)
 end)
+
+describe("validate-cluster with a shared Prometheus", function()
+  it("counts only the alerts of its own cluster", function()
+    log.configure { stream = io.tmpfile() }
+    local function validate(alerts)
+      return recipe.test("validate-cluster", {
+        params = { cluster = "new" },
+        clusters = { new = testing.fake_cluster { name = "new" } },
+        prom = testing.fake_prom { alerts = alerts },
+        fleet = [[
+clusters:
+  new: {validation: {namespaces: []}, prometheus: {url: "http://prometheus.invalid", labels: {cluster: new}}}
+]],
+      })
+    end
+    local report = validate { { labels = { alertname = "KubeAPIDown", cluster = "old" }, state = "firing" } }
+    assert.are.equal("succeeded", report.status)
+    local _, err = validate { { labels = { alertname = "KubeAPIDown", cluster = "new" }, state = "firing" } }
+    log.configure { stream = io.stderr }
+    assert.matches("alert firing: KubeAPIDown", err.message)
+  end)
+end)
