@@ -12,12 +12,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
+#include "core/value.h"
+
 int luaopen_ferry_json(lua_State *L);
 int luaopen_ferry_yaml(lua_State *L);
 
 /* Deeper documents are refused on decode and encode; it also bounds the C
  * recursion of both codecs and turns a reference cycle into an error. */
 #define CODEC_DEPTH_MAX 1000
+
+/* Pushes the metatable ferry_table_mark gives to the kind. [-0, +1, m] */
+static inline void codec_metatable_push(lua_State *L, enum ferry_table_kind kind)
+{
+    lua_newtable(L);
+    ferry_table_mark(L, -1, kind);
+    lua_getmetatable(L, -1);
+    lua_remove(L, -2);
+}
+
+/* Opens a codec module: its functions get the upvalues null, the array
+ * metatable and the object metatable (in that order), and the module's
+ * `null` field is the shared sentinel. [-0, +1, m] */
+static inline int codec_open(lua_State *L, const luaL_Reg *functions)
+{
+    ferry_value_init(L);
+    ferry_error_init(L);
+    lua_newtable(L);
+    ferry_null_push(L);
+    codec_metatable_push(L, FERRY_TABLE_ARRAY);
+    codec_metatable_push(L, FERRY_TABLE_OBJECT);
+    luaL_setfuncs(L, functions, 3);
+    ferry_null_push(L);
+    lua_setfield(L, -2, "null");
+    return 1;
+}
 
 /* json.array([t]) / yaml.object([t]) ...: marks t (or a new table) with the
  * metatable at index mt, so it keeps its kind when empty. [-0, +1, v] */

@@ -920,26 +920,8 @@ static const luaL_Reg json_functions[] = {
     {NULL, NULL},
 };
 
-/* Pushes the metatable ferry_table_mark gives to the kind. [-0, +1, m] */
-static void json_metatable_push(lua_State *L, enum ferry_table_kind kind)
-{
-    lua_newtable(L);
-    ferry_table_mark(L, -1, kind);
-    lua_getmetatable(L, -1);
-    lua_remove(L, -2);
-}
-
 /* [-0, +1, m] */
 int luaopen_ferry_json(lua_State *L)
 {
-    ferry_value_init(L);
-    ferry_error_init(L);
-    luaL_newlibtable(L, json_functions);
-    ferry_null_push(L);
-    json_metatable_push(L, FERRY_TABLE_ARRAY);
-    json_metatable_push(L, FERRY_TABLE_OBJECT);
-    luaL_setfuncs(L, json_functions, 3);
-    ferry_null_push(L);
-    lua_setfield(L, -2, "null");
-    return 1;
+    return codec_open(L, json_functions);
 }

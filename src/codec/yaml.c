@@ -1327,26 +1327,8 @@ static const luaL_Reg yaml_functions[] = {
     {NULL, NULL},
 };
 
-/* Pushes the metatable ferry_table_mark gives to the kind. [-0, +1, m] */
-static void yaml_metatable_push(lua_State *L, enum ferry_table_kind kind)
-{
-    lua_newtable(L);
-    ferry_table_mark(L, -1, kind);
-    lua_getmetatable(L, -1);
-    lua_remove(L, -2);
-}
-
 /* [-0, +1, m] */
 int luaopen_ferry_yaml(lua_State *L)
 {
-    ferry_value_init(L);
-    ferry_error_init(L);
-    luaL_newlibtable(L, yaml_functions);
-    ferry_null_push(L);
-    yaml_metatable_push(L, FERRY_TABLE_ARRAY);
-    yaml_metatable_push(L, FERRY_TABLE_OBJECT);
-    luaL_setfuncs(L, yaml_functions, 3);
-    ferry_null_push(L);
-    lua_setfield(L, -2, "null");
-    return 1;
+    return codec_open(L, yaml_functions);
 }
