@@ -140,18 +140,7 @@ local function unique(state, arguments)
     end
     set_failure_message(state, arguments[2])
   end
-  for k, v in pairs(list) do
-    for k2, v2 in pairs(list) do
-      if k ~= k2 then
-        if deep and util.deepcompare(v, v2, true) then
-          return false
-        elseif v == v2 then
-          return false
-        end
-      end
-    end
-  end
-  return true
+  return util.unique(list, deep)
 end
 
 -- Finds the custom message among optional (init, plain) arguments: the

@@ -188,20 +188,7 @@ end)
 
 register("unique", function(_, arguments)
   local deep = arguments[1]
-  return function(list)
-    for k, v in pairs(list) do
-      for k2, v2 in pairs(list) do
-        if k ~= k2 then
-          if deep and util.deepcompare(v, v2, true) then
-            return false
-          elseif v == v2 then
-            return false
-          end
-        end
-      end
-    end
-    return true
-  end
+  return function(list) return util.unique(list, deep) end
 end)
 
 local function composite(name, decide)

@@ -330,4 +330,21 @@ end
 
 trace.mark_internal()
 
+--- True when no two values of list are equal (deep: by util.deepcompare),
+-- as luassert's `unique` assertion and matcher decide.
+function util.unique(list, deep)
+  for k, v in pairs(list) do
+    for k2, v2 in pairs(list) do
+      if k ~= k2 then
+        if deep and util.deepcompare(v, v2, true) then
+          return false
+        elseif v == v2 then
+          return false
+        end
+      end
+    end
+  end
+  return true
+end
+
 return util
