@@ -78,6 +78,16 @@ end
 
 -- Clusters -----------------------------------------------------------------------
 
+-- The cluster of `role`, its settings with the run's version and provider
+-- parameters applied, and the name of its provider.
+local function cluster_settings(ctx, role)
+  local name = cluster_of(ctx, role)
+  local s = ctx.settings(name)
+  s.version = ctx.params.version or s.version
+  s.provider = ctx.params.provider or s.provider or "existing"
+  return name, s
+end
+
 --- Creates the cluster named by the parameter `role` through its provider;
 -- undo deletes it (never a cluster of provider `existing`).
 function stock.create_cluster(role)
@@ -86,16 +96,13 @@ function stock.create_cluster(role)
     description = "create the new cluster (no traffic goes to it)",
     timeout = "60m",
     plan = function(ctx)
-      local name = cluster_of(ctx, role)
-      local s = ctx.settings(name)
-      return string.format("create cluster %s with provider %s%s", name, ctx.params.provider or s.provider or "existing",
-        (ctx.params.version or s.version) and (" at " .. (ctx.params.version or s.version)) or "")
+      local name, s = cluster_settings(ctx, role)
+      return string.format("create cluster %s with provider %s%s", name, s.provider,
+        s.version and (" at " .. s.version) or "")
     end,
     run = function(ctx)
-      local name = cluster_of(ctx, role)
-      local s = ctx.settings(name)
-      s.version = ctx.params.version or s.version
-      local provider = providers.get(ctx.params.provider or s.provider)
+      local name, s = cluster_settings(ctx, role)
+      local provider = providers.get(s.provider)
       ctx.status("creating %s", name)
       ctx.state.clusters = ctx.state.clusters or {}
       local made = provider.create(ctx, name, s)
@@ -104,9 +111,8 @@ function stock.create_cluster(role)
       log.info("cluster %s is up: Kubernetes %s", name, v.gitVersion)
     end,
     undo = function(ctx)
-      local name = cluster_of(ctx, role)
-      local s = ctx.settings(name)
-      providers.get(ctx.params.provider or s.provider).delete(ctx, name, s)
+      local name, s = cluster_settings(ctx, role)
+      providers.get(s.provider).delete(ctx, name, s)
     end,
   }
 end
