@@ -27,7 +27,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps test asan unit-bin env env-up env-down bench install uninstall clean help
+.PHONY: all deps test test-e2e asan unit-bin env env-up env-down demo demo-down bench install uninstall clean help
 
 all: ferry libferry.a
 
@@ -82,12 +82,25 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# Every suite, with the release build and again under ASan+UBSan; ends with
-# one line totalling them all.
+# Every suite, with the release build and again under ASan+UBSan, then the
+# lab end to end; ends with one line totalling them all.
 test: deps
 	$(MAKE) all unit-bin
 	$(MAKE) BUILD=build/asan CFLAGS='$(SANITIZE)' build/asan/ferry unit-bin
-	VALGRIND=1 tests/run-all ./ferry $(BUILD) build/asan/ferry build/asan
+	E2E=1 VALGRIND=1 tests/run-all ./ferry $(BUILD) build/asan/ferry build/asan
+
+# The lab's upgrade end to end alone (tests/e2e: what `make demo` does, checked).
+test-e2e: deps all
+	FERRY_ROOT=$(CURDIR) FERRY_BIN=$(CURDIR)/ferry ./ferry test tests/e2e
+
+# The local lab (docs/lab.md): two clusters, Flux, Flagger, HAProxy, and
+# `ferry run upgrade-cluster` from old to new. FAIL=latency|errors|cpu makes
+# the new cluster worse, to show the rollback.
+demo: deps all
+	tests/env/lab/demo $(if $(FAIL),--fail=$(FAIL))
+
+demo-down:
+	tests/env/lab/demo down
 
 asan: deps
 	$(MAKE) BUILD=build/asan CFLAGS='$(SANITIZE)' build/asan/ferry unit-bin
@@ -122,7 +135,10 @@ clean:
 help:
 	@echo "make            build ./ferry and libferry.a"
 	@echo "make deps       install the Debian packages the build needs"
-	@echo "make test       every test suite, also under AddressSanitizer+UBSan"
+	@echo "make demo       the local lab: a blue/green upgrade on real Flux, Flagger, HAProxy (FAIL=latency: a rollback)"
+	@echo "make demo-down  stop the lab"
+	@echo "make test       every test suite, also under AddressSanitizer+UBSan, and the lab end to end"
+	@echo "make test-e2e   the lab end to end only"
 	@echo "make asan       the test suites under AddressSanitizer+UBSan only"
 	@echo "make env        build the test environment (tests/env); env-up / env-down start and stop it"
 	@echo "make bench      benchmarks (bench/), figures as ratios"

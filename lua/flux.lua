@@ -329,11 +329,35 @@ function flux.objects.bootstrap(options)
   return objects
 end
 
+-- The postBuild.substitute map of a tenant: names as Flux accepts them,
+-- values as strings (a number or boolean becomes its text).
+local function substitutions(vars, tenant)
+  if vars == nil then return nil end
+  if type(vars) ~= "table" then
+    error(invalid("flux.tenant " .. tenant .. ": substitute must be a table {var = value}"), 0)
+  end
+  local out, any = {}, false
+  for k, v in pairs(vars) do
+    if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then
+      error(invalid(string.format("flux.tenant %s: substitute name %s is not a variable name "
+        .. "(letters, digits, '_')", tenant, tostring(k))), 0)
+    end
+    if type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean" then
+      error(invalid(string.format("flux.tenant %s: substitute.%s must be a string, got %s", tenant, k, type(v))), 0)
+    end
+    out[k], any = tostring(v), true
+  end
+  return any and out or nil
+end
+
 --- flux.objects.tenant{name, namespace, labels, role, repo = {url, branch,
--- path, secret, interval}, interval, prune, target_namespace, versions} ->
+-- path, secret, interval}, interval, prune, target_namespace, substitute,
+-- versions} ->
 -- Namespace, ServiceAccount, RoleBinding, Secret (when repo.secret holds
 -- credentials), GitRepository, Kustomization — what `flux create tenant`,
 -- `flux create source git` and `flux create kustomization` write.
+-- substitute = {var = value} sets the Kustomization's
+-- postBuild.substitute: Flux replaces ${var} in the tenant's manifests.
 function flux.objects.tenant(options)
   if type(options) ~= "table" then error(invalid("flux.tenant takes a table of options"), 0) end
   local name = options.name
@@ -386,6 +410,8 @@ function flux.objects.tenant(options)
     sourceRef = { kind = "GitRepository", name = name },
   }
   if options.target_namespace then ks_spec.targetNamespace = options.target_namespace end
+  local substitute = substitutions(options.substitute, name)
+  if substitute then ks_spec.postBuild = { substitute = substitute } end
   objects[#objects + 1] = {
     apiVersion = version_of(options.versions, "kustomize.toolkit.fluxcd.io"), kind = "Kustomization",
     metadata = { name = name, namespace = namespace }, spec = ks_spec,

@@ -1,5 +1,7 @@
 --- recipe.providers: how a cluster is created and deleted. A provider is
--- {create = fn(ctx, name, settings) -> {context, kubeconfig}, delete = fn(ctx, name, settings)}.
+-- {create = fn(ctx, name, settings) -> {context, kubeconfig, created},
+--  delete = fn(ctx, name, settings)}; created = false says the cluster was
+-- there already (the run's journal keeps it, for delete).
 --   existing   a context that already exists; never deleted by ferry
 --   command    the team's own commands (eksctl, terraform, ...) from the fleet settings
 --   k3d        k3d clusters, as the local setup of the multi-tenant GitOps demo makes them
@@ -58,9 +60,10 @@ providers.k3d = {
   end,
 }
 
--- tests/env: `ferry-env up NAME=VERSION` starts the control plane if it is
--- not running. ferry-env stops clusters only all together, so delete removes
--- what the run put on the cluster (the namespaces it labelled) instead.
+-- tests/env (and the lab): `ferry-env up NAME=VERSION` starts the control
+-- plane if it is not running, `ferry-env down NAME` stops and removes it.
+-- A cluster that was running before the run is not stopped: delete removes
+-- what the run put on it (the namespaces it labelled) instead.
 local function ferry_env(settings, ...)
   local script = settings.ferry_env or os.getenv("FERRY_ENV") or "tests/env/ferry-env"
   return run({ script, ... }, {}, "ferry-env")
@@ -70,15 +73,23 @@ providers["ferry-env"] = {
   create = function(_, name, settings)
     local status = json.decode(ferry_env(settings, "status").stdout)
     local cluster = status.clusters[name]
+    local created = false
     if not cluster then
       ferry_env(settings, "up", settings.version and (name .. "=" .. settings.version) or name)
       status = json.decode(ferry_env(settings, "status").stdout)
-      cluster = status.clusters[name]
+      cluster, created = status.clusters[name], true
     end
     if not cluster then error(provider_error("ferry-env did not start cluster " .. name), 0) end
-    return { context = cluster.contexts.admin, kubeconfig = status.kubeconfig, version = cluster.version }
+    return { context = cluster.contexts.admin, kubeconfig = status.kubeconfig, version = cluster.version,
+             created = created }
   end,
-  delete = function(ctx, name)
+  delete = function(ctx, name, settings)
+    local made = ctx.state.clusters and ctx.state.clusters[name]
+    if made and made.created then
+      ferry_env(settings, "down", name)
+      log.info("cluster %s stopped and removed (ferry-env down %s)", name, name)
+      return
+    end
     local c = ctx.connect(name)
     local selector = "ferry.dev/run=" .. tostring(ctx.run_id)
     for _, ns in ipairs(c:list { apiVersion = "v1", kind = "Namespace", labelSelector = selector }) do

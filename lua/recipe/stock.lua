@@ -7,7 +7,8 @@
 --   flux = {manifests, repo = {url, branch, path, secret = {username, token}}, timeout}
 --   validation = {namespaces = {...}, probes = {{name, url | argv, status}}, alerts_allowed = {...}}
 --   prometheus = {url | service = "ns/name:port", labels = {cluster = "..."}}
---   tenants: {name = {namespace, repo = {url, branch, path, secret}, workloads, thresholds}}
+--   tenants: {name = {namespace, repo = {url, branch, path, secret}, role, substitute = {var = value},
+--             workloads, thresholds}}
 --   traffic = {driver = none|command|haproxy, steps = {10, 50, 100}, ...driver settings}
 --   retire = {keep = "24h"}
 local errors = require "ferry.errors"
@@ -106,7 +107,7 @@ function stock.create_cluster(role)
       ctx.status("creating %s", name)
       ctx.state.clusters = ctx.state.clusters or {}
       local made = provider.create(ctx, name, s)
-      ctx.state.clusters[name] = { context = made.context, kubeconfig = made.kubeconfig }
+      ctx.state.clusters[name] = { context = made.context, kubeconfig = made.kubeconfig, created = made.created }
       local v = ctx.k8s[name]:version()
       log.info("cluster %s is up: Kubernetes %s", name, v.gitVersion)
     end,
@@ -245,6 +246,9 @@ end
 
 -- Tenants ------------------------------------------------------------------------
 
+-- Canary phases in which Flagger manages a Canary and runs no analysis.
+local IDLE_PHASES = { "Initialized", "Succeeded", "Failed" }
+
 --- Deploys each tenant: namespace and Flux objects, its Kustomization ready,
 -- then a Flagger analysis of each Canary (triggered: on a fresh cluster
 -- Flagger would promote the first rollout without analysing it).
@@ -267,13 +271,20 @@ function stock.deploy_tenants(role)
           -- recorded first, so undo also removes a tenant that failed half-way
           ctx.state.tenants[tenant] = { namespace = namespace, done = false }
           ctx.journal:save()
-          local made = flux.tenant(c, { name = tenant, namespace = namespace, repo = s.repo,
+          -- target_namespace: the tenant's objects land in its namespace, where its role holds
+          local made = flux.tenant(c, { name = tenant, namespace = namespace, repo = s.repo, role = s.role,
+                                        target_namespace = namespace, substitute = s.substitute,
                                         labels = { ["ferry.dev/run"] = ctx.run_id } })
           ctx.status("tenant %s: waiting for its Kustomization", tenant)
           flux.wait(c, { made.kustomization }, { timeout = s.timeout or "15m", progress = false })
           for _, canary in ipairs(flagger.canaries(c, { namespace = namespace })) do
-            ctx.status("tenant %s: analysis of Canary %s", tenant, canary.name)
             local ref = { namespace = namespace, name = canary.name }
+            -- a change Flagger sees before it has taken the Canary over is
+            -- its first rollout, promoted without analysis: wait until it is idle
+            ctx.status("tenant %s: waiting for Flagger to take Canary %s over", tenant, canary.name)
+            flagger.wait(c, ref, { ["until"] = IDLE_PHASES, fail_on = {}, timeout = s.timeout or "15m",
+                                   progress = false })
+            ctx.status("tenant %s: analysis of Canary %s", tenant, canary.name)
             flagger.trigger(c, ref)
             flagger.wait(c, ref, { new_run = true, timeout = s.analysis_timeout or "30m", progress = false })
           end

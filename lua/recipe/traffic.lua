@@ -52,6 +52,19 @@ traffic.command = {
   end,
 }
 
+-- The runtime API answers an error in words ("No such server.", "Unknown
+-- command", "Require 'backend/server'.", "Invalid ..."); success is empty
+-- or data.
+local REFUSALS = { "no such", "unknown", "require", "invalid", "not found", "cannot", "error" }
+local function refused(answer)
+  if answer == "" or answer:match("^%d") then return false end
+  local lower = answer:lower()
+  for _, word in ipairs(REFUSALS) do
+    if lower:find(word, 1, true) then return true end
+  end
+  return false
+end
+
 -- The runtime API over TCP or a Unix socket, through socat.
 local function haproxy_command(settings, line)
   local address = settings.runtime_api
@@ -64,9 +77,7 @@ local function haproxy_command(settings, line)
     error(traffic_error("HAProxy runtime API at " .. address .. " failed: " .. r.stderr), 0)
   end
   local answer = r.stdout:gsub("%s+$", "")
-  if answer ~= "" and not answer:match("^%d") and answer:lower():find("unknown", 1, true) then
-    error(traffic_error("HAProxy refused '" .. line .. "': " .. answer), 0)
-  end
+  if refused(answer) then error(traffic_error("HAProxy refused '" .. line .. "': " .. answer), 0) end
   return answer
 end
 traffic.haproxy_command = haproxy_command

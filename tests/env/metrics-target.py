@@ -12,8 +12,15 @@ HTTP API (all on 127.0.0.1):
   GET    /metrics              the exposition Prometheus scrapes
   GET    /samples              every sample, as JSON
   POST   /samples              JSON sample or list of samples: add or replace (same name+labels)
-  DELETE /samples[?name=N]     drop every sample (or those named N); queries then come back empty
-  POST   /reset                back to the seed samples below
+  DELETE /samples[?name=N][&cluster=C]
+                               drop every sample (or those named N, or of cluster C: a cluster
+                               that stopped); queries then come back empty
+  POST   /clusters             {"cluster": C}: seed C's workloads (a cluster started later)
+  GET    /faults               the faults set, {cluster: fault}
+  POST   /faults               {"cluster": C, "fault": "latency"|"errors"|"cpu"|"none"}: from now
+                               on C's workloads answer ~10x slower, or 20% of requests fail,
+                               or use 4x the CPU
+  POST   /reset                back to the seed samples below (faults kept)
   GET    /healthz              "ok"
 """
 
@@ -35,28 +42,45 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 BUCKETS_MS = ["5", "10", "25", "50", "100", "250", "500", "1000", "2500", "5000", "+Inf"]
 
 
-def seed(clusters):
-    """A healthy workload per cluster: 10 req/s, 1% of them 500s, ~40 ms latency."""
+# Cumulative share of requests at or under each bucket bound: ~40 ms when
+# healthy, ~400 ms under the "latency" fault.
+HEALTHY_SHARES = [0.02, 0.10, 0.35, 0.75, 0.95, 0.99, 0.995, 0.999, 1.0, 1.0, 1.0]
+SLOW_SHARES = [0.0, 0.0, 0.01, 0.02, 0.05, 0.25, 0.60, 0.95, 0.99, 1.0, 1.0]
+FAULTS = ("none", "latency", "errors", "cpu")
+
+
+def seed(clusters, workloads=(("tenant-core", "podinfo"),), faults=None):
+    """A healthy workload per cluster and workload: 10 req/s, 1% of them 500s, ~40 ms
+    latency; a cluster's fault ("latency", "errors" or "cpu") makes its workloads worse."""
     samples = []
     for cluster in clusters:
-        workload = {"cluster": cluster, "reporter": "destination",
-                    "destination_workload": "podinfo", "destination_workload_namespace": "tenant-core",
-                    "destination_service_name": "podinfo"}
-        for code, rate in (("200", 9.9), ("500", 0.1)):
-            samples.append({"name": "istio_requests_total",
-                            "labels": {**workload, "response_code": code}, "value": 0, "rate": rate})
-        # Cumulative share of requests at or under each bucket bound.
-        shares = [0.02, 0.10, 0.35, 0.75, 0.95, 0.99, 0.995, 0.999, 1.0, 1.0, 1.0]
-        for le, share in zip(BUCKETS_MS, shares):
-            samples.append({"name": "istio_request_duration_milliseconds_bucket",
-                            "labels": {**workload, "le": le}, "value": 0, "rate": 10 * share})
-        samples.append({"name": "istio_request_duration_milliseconds_sum",
-                        "labels": workload, "value": 0, "rate": 10 * 40.0})
-        samples.append({"name": "istio_request_duration_milliseconds_count",
-                        "labels": workload, "value": 0, "rate": 10.0})
-        pod = {"cluster": cluster, "namespace": "tenant-core", "pod": "podinfo-0", "container": "podinfo"}
-        samples.append({"name": "container_cpu_usage_seconds_total", "labels": pod, "value": 0, "rate": 0.05})
-        samples.append({"name": "container_memory_working_set_bytes", "labels": pod, "value": 64 * 1024 * 1024})
+        fault = (faults or {}).get(cluster, "none")
+        for namespace, name in workloads:
+            samples += workload_samples(cluster, namespace, name, fault)
+    return samples
+
+
+def workload_samples(cluster, namespace, name, fault):
+    workload = {"cluster": cluster, "reporter": "destination",
+                "destination_workload": name, "destination_workload_namespace": namespace,
+                "destination_service_name": name}
+    samples = []
+    errors = 2.0 if fault == "errors" else 0.1
+    for code, rate in (("200", 10 - errors), ("500", errors)):
+        samples.append({"name": "istio_requests_total",
+                        "labels": {**workload, "response_code": code}, "value": 0, "rate": rate})
+    shares, mean_ms = (SLOW_SHARES, 400.0) if fault == "latency" else (HEALTHY_SHARES, 40.0)
+    for le, share in zip(BUCKETS_MS, shares):
+        samples.append({"name": "istio_request_duration_milliseconds_bucket",
+                        "labels": {**workload, "le": le}, "value": 0, "rate": 10 * share})
+    samples.append({"name": "istio_request_duration_milliseconds_sum",
+                    "labels": workload, "value": 0, "rate": 10 * mean_ms})
+    samples.append({"name": "istio_request_duration_milliseconds_count",
+                    "labels": workload, "value": 0, "rate": 10.0})
+    pod = {"cluster": cluster, "namespace": namespace, "pod": name + "-0", "container": name}
+    cpu = 0.2 if fault == "cpu" else 0.05
+    samples.append({"name": "container_cpu_usage_seconds_total", "labels": pod, "value": 0, "rate": cpu})
+    samples.append({"name": "container_memory_working_set_bytes", "labels": pod, "value": 64 * 1024 * 1024})
     return samples
 
 
@@ -86,8 +110,10 @@ def family(name):
 
 
 class Store:
-    def __init__(self, clusters):
-        self.clusters = clusters
+    def __init__(self, clusters, workloads):
+        self.clusters = list(clusters)
+        self.workloads = workloads
+        self.faults = {}
         self.lock = threading.Lock()
         self.samples = {}
         self.reset()
@@ -99,7 +125,21 @@ class Store:
     def reset(self):
         with self.lock:
             self.samples = {}
-        self.put(seed(self.clusters))
+        self.put(seed(self.clusters, self.workloads, self.faults))
+
+    def add_cluster(self, cluster):
+        """Seeds a cluster's workloads (a cluster started after the target)."""
+        if cluster not in self.clusters:
+            self.clusters.append(cluster)
+        self.put(seed([cluster], self.workloads, self.faults))
+
+    def set_fault(self, cluster, fault):
+        """Makes a cluster's workloads worse from now on (seeded again if it runs)."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}: use one of {', '.join(FAULTS)}")
+        self.faults[cluster] = fault
+        if cluster in self.clusters:
+            self.put(seed([cluster], self.workloads, self.faults))
 
     def put(self, samples):
         now = time.time()
@@ -115,12 +155,16 @@ class Store:
                 self.samples[self.key(name, labels)] = {"name": name, "labels": labels,
                                                         "value": value, "rate": rate, "since": now}
 
-    def delete(self, name=None):
+    def delete(self, name=None, cluster=None):
         with self.lock:
-            if name is None:
+            if name is None and cluster is None:
                 self.samples = {}
             else:
-                self.samples = {k: s for k, s in self.samples.items() if s["name"] != name}
+                self.samples = {k: s for k, s in self.samples.items()
+                                if not ((name is None or s["name"] == name)
+                                        and (cluster is None or s["labels"].get("cluster") == cluster))}
+            if cluster is not None and name is None and cluster in self.clusters:
+                self.clusters.remove(cluster)
 
     def current(self):
         now = time.time()
@@ -172,6 +216,8 @@ class Handler(BaseHTTPRequestHandler):
             samples = [{**s, "value": format_value(s["value"]) if not math.isfinite(s["value"]) else s["value"]}
                        for s in self.store.current()]
             self.reply(200, samples)
+        elif path == "/faults":
+            self.reply(200, self.store.faults)
         elif path == "/healthz":
             self.reply(200, "ok\n", "text/plain")
         else:
@@ -183,6 +229,13 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/samples":
                 body = self.body()
                 self.store.put(body if isinstance(body, list) else [body])
+                self.reply(200, {"ok": True})
+            elif path == "/clusters":
+                self.store.add_cluster(str(self.body()["cluster"]))
+                self.reply(200, {"ok": True})
+            elif path == "/faults":
+                body = self.body()
+                self.store.set_fault(str(body["cluster"]), str(body.get("fault", "none")))
                 self.reply(200, {"ok": True})
             elif path == "/reset":
                 self.store.reset()
@@ -197,8 +250,8 @@ class Handler(BaseHTTPRequestHandler):
         if url.path != "/samples":
             self.reply(404, {"error": "not found"})
             return
-        name = urllib.parse.parse_qs(url.query).get("name", [None])[0]
-        self.store.delete(name)
+        query = urllib.parse.parse_qs(url.query)
+        self.store.delete(query.get("name", [None])[0], query.get("cluster", [None])[0])
         self.reply(200, {"ok": True})
 
 
@@ -206,8 +259,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--clusters", default="old,new", help="comma-separated cluster names to seed")
+    parser.add_argument("--workloads", default="tenant-core/podinfo",
+                        help="comma-separated NAMESPACE/NAME of the workloads each cluster serves")
     args = parser.parse_args()
-    Handler.store = Store([c for c in args.clusters.split(",") if c])
+    workloads = [tuple(w.split("/", 1)) for w in args.workloads.split(",") if "/" in w]
+    Handler.store = Store([c for c in args.clusters.split(",") if c], workloads)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.serve_forever()

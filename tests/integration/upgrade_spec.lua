@@ -83,7 +83,14 @@ spec:
                               name = canary.spec.targetRef.name }
       local template = target and json.encode(target.spec.template.metadata.annotations or {}) or ""
       local seen = canary.metadata.annotations and canary.metadata.annotations["test.ferry.dev/seen"]
-      if target and seen ~= template then
+      if target and not phase then
+        -- Flagger takes a new Canary over: its first rollout is promoted as it is
+        c:patch(canary, { metadata = { annotations = { ["test.ferry.dev/seen"] = template } } })
+        c:patch(canary, { status = { phase = "Initialized", canaryWeight = 0, failedChecks = 0, iterations = 0,
+          lastTransitionTime = now(), conditions = { { type = "Promoted", status = "True",
+          reason = "Initialized", message = "Deployment initialization completed.", lastTransitionTime = now() } } } },
+          { type = "merge", subresource = "status" })
+      elseif target and seen ~= template then
         -- a new pod template (flagger.trigger): run an analysis
         c:patch(canary, { metadata = { annotations = { ["test.ferry.dev/seen"] = template } } })
         c:patch(canary, { status = { phase = "Progressing", canaryWeight = 10, failedChecks = 0, iterations = 1,

@@ -126,6 +126,32 @@ describe("flux.objects.tenant", function()
     assert.is_false(ok)
     assert.matches('needs url = "https://..." or "ssh://..."', err.message)
   end)
+
+  it("sets the Kustomization's post-build substitutions as strings, and only when given", function()
+    local objects = flux.objects.tenant { name = "shop", repo = { url = "https://g/x" },
+                                          substitute = { cluster = "prod-eun-2", replicas = 3, canary = true } }
+    local ks = objects[#objects]
+    assert.are.equal("Kustomization", ks.kind)
+    assert.are.same({ substitute = { cluster = "prod-eun-2", replicas = "3", canary = "true" } }, ks.spec.postBuild)
+    local plain = flux.objects.tenant { name = "shop", repo = { url = "https://g/x" } }
+    assert.is_nil(plain[#plain].spec.postBuild)
+    local empty = flux.objects.tenant { name = "shop", repo = { url = "https://g/x" }, substitute = {} }
+    assert.is_nil(empty[#empty].spec.postBuild)
+  end)
+
+  it("names a substitution Flux would not take", function()
+    local ok, err = pcall(flux.objects.tenant, { name = "shop", repo = { url = "https://g/x" },
+                                                 substitute = { ["cluster-name"] = "x" } })
+    assert.is_false(ok)
+    assert.matches("substitute name cluster%-name is not a variable name", err.message)
+    ok, err = pcall(flux.objects.tenant, { name = "shop", repo = { url = "https://g/x" },
+                                           substitute = { cluster = { "x" } } })
+    assert.is_false(ok)
+    assert.matches("substitute.cluster must be a string, got table", err.message)
+    ok, err = pcall(flux.objects.tenant, { name = "shop", repo = { url = "https://g/x" }, substitute = "x" })
+    assert.is_false(ok)
+    assert.matches("substitute must be a table", err.message)
+  end)
 end)
 
 describe("flux.objects.bootstrap", function()

@@ -212,4 +212,39 @@ build_for_clusters() {
 	exec {lock}>&-
 }
 
+# --- the GitOps tier: Flux and Flagger (ferry-env up --full) ------------------------
+
+# gitops_bin_dir: cache dir of source-controller, kustomize-controller and
+# flagger, plus the CRDs of the same module versions (crds/flux.yaml,
+# crds/flagger.yaml), so the CRDs always match the controllers.
+gitops_bin_dir() {
+	printf '%s\n' "$BIN_CACHE/gitops-$(files_hash "$ENV_ROOT"/flux/{go.mod,go.sum} "$ENV_ROOT"/flagger/{go.mod,go.sum} \
+		-- "$LDFLAGS_STRIP")"
+}
+
+build_gitops() {
+	local outdir logfile=$BUILD_LOG_DIR/build-gitops.log
+	outdir=$(gitops_bin_dir)
+	[[ -f $outdir/.complete ]] && return 0
+	log "building Flux source-controller $FLUX_SOURCE_VERSION, kustomize-controller $FLUX_KUSTOMIZE_VERSION" \
+		"and Flagger $FLAGGER_VERSION (log: $logfile)"
+	mkdir -p "$BUILD_LOG_DIR" "$outdir/crds" && : >"$logfile"
+	local started=$SECONDS
+	(cd "$ENV_ROOT/flux" && CGO_ENABLED=0 run_logged "$logfile" go build -trimpath -ldflags="$LDFLAGS_STRIP" \
+		-o "$outdir/" github.com/fluxcd/source-controller github.com/fluxcd/kustomize-controller)
+	(cd "$ENV_ROOT/flagger" && CGO_ENABLED=0 run_logged "$logfile" go build -trimpath -ldflags="$LDFLAGS_STRIP" \
+		-o "$outdir/" github.com/fluxcd/flagger/cmd/flagger)
+	local source_dir kustomize_dir flagger_dir crd
+	source_dir=$(cd "$ENV_ROOT/flux" && go_info_field "github.com/fluxcd/source-controller@$FLUX_SOURCE_VERSION" Dir)
+	kustomize_dir=$(cd "$ENV_ROOT/flux" && go_info_field "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_VERSION" Dir)
+	flagger_dir=$(cd "$ENV_ROOT/flagger" && go_info_field "github.com/fluxcd/flagger@$FLAGGER_VERSION" Dir)
+	for crd in "$source_dir"/config/crd/bases/*.yaml "$kustomize_dir"/config/crd/bases/*.yaml; do
+		printf -- '---\n'
+		cat "$crd"
+	done >"$outdir/crds/flux.yaml"
+	cp "$flagger_dir/artifacts/flagger/crd.yaml" "$outdir/crds/flagger.yaml"
+	touch "$outdir/.complete"
+	log "built the GitOps tier in $((SECONDS - started))s"
+}
+
 kubectl_bin() { printf '%s/kubectl\n' "$(k8s_bin_dir "$K8S_NEW_VERSION")"; }

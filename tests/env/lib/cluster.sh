@@ -228,7 +228,7 @@ cluster_nodes_ready() {
 }
 
 # write_kubeconfig FILE MODE [NAME...]: MODE "users" writes the kubeconfig for
-# the tests (contexts NAME-admin, NAME-cert, NAME-restricted; credentials
+# the tests (contexts NAME and NAME-admin, NAME-cert, NAME-restricted; credentials
 # embedded); MODE "component" the cert-admin one the cluster's own
 # components use.
 write_kubeconfig() {
@@ -269,6 +269,8 @@ for name in names:
         {"name": name + "-restricted", "user": {"token": e["RESTRICTED_TOKEN"]}},
     ]
     config["contexts"] += [
+        # NAME alone is the admin context too: `ferry repl --context old`
+        {"name": name, "context": {"cluster": name, "user": name + "-admin"}},
         {"name": name + "-admin", "context": {"cluster": name, "user": name + "-admin"}},
         {"name": name + "-cert", "context": {"cluster": name, "user": name + "-cert"}},
         {"name": name + "-restricted", "context": {"cluster": name, "user": name + "-restricted",

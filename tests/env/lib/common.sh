@@ -10,6 +10,9 @@ K8S_OLD_VERSION=${FERRY_ENV_K8S_OLD:-v1.35.4}
 K8S_NEW_VERSION=${FERRY_ENV_K8S_NEW:-v1.36.3}
 ETCD_VERSION=v3.6.16      # pinned in etcd/go.mod
 KWOK_VERSION=v0.8.0       # pinned in kwok/go.mod
+FLUX_SOURCE_VERSION=v1.9.0     # pinned in flux/go.mod
+FLUX_KUSTOMIZE_VERSION=v1.9.0  # pinned in flux/go.mod
+FLAGGER_VERSION=v1.44.0        # pinned in flagger/go.mod
 
 CACHE_DIR=${FERRY_ENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry/env}
 BIN_CACHE=$CACHE_DIR/bin

@@ -7,7 +7,9 @@
 #   /git/public/tenant-core.git   anonymous read; push refused
 #   /git/public/tenant-data.git   anonymous read; push refused
 #
-# Each is seeded with one commit on `main` holding a copy of a fixture repo.
+# Each is seeded with one commit on `main` holding a copy of a fixture repo;
+# with --full, of the lab's repositories (lab/repos/NAME), the fleet's with
+# the CRDs of the Flagger version the lab runs.
 
 GIT_HTTP_BACKEND=${FERRY_ENV_GIT_HTTP_BACKEND:-$(git --exec-path 2>/dev/null)/git-http-backend}
 GIT_USERNAME=ferry
@@ -53,17 +55,33 @@ git_seed() {
 		rm -rf "$work"
 }
 
-git_start() {
-	local dir=$STATE_DIR/git fixtures port token logfile=$STATE_DIR/logs/git-seed.log
+# git_seed_sources DIR: fills GIT_SEED_DIR (repository name => folder).
+declare -A GIT_SEED_DIR=()
+git_seed_sources() {
+	local dir=$1 name fixtures
+	if ((FULL)); then
+		for name in "${!GIT_SEEDS[@]}"; do GIT_SEED_DIR[$name]=$ENV_ROOT/lab/repos/$name; done
+		GIT_SEED_DIR[fleet]=$dir/seed-fleet
+		rm -rf "$dir/seed-fleet"
+		cp -R "$ENV_ROOT/lab/repos/fleet" "$dir/seed-fleet"
+		cp "$(gitops_bin_dir)/crds/flagger.yaml" "$dir/seed-fleet/infrastructure/flagger/crds.yaml"
+		return
+	fi
 	fixtures=$(fixtures_dir)
+	for name in "${!GIT_SEEDS[@]}"; do GIT_SEED_DIR[$name]=$fixtures/${GIT_SEEDS[$name]}; done
+}
+
+git_start() {
+	local dir=$STATE_DIR/git port token logfile=$STATE_DIR/logs/git-seed.log
 	[[ -x $GIT_HTTP_BACKEND ]] || die "git http-backend not found at $GIT_HTTP_BACKEND"
 	mkdir -p "$dir/http/private" "$dir/http/public" "$dir/file" "$dir/www" "$dir/tmp"
-	run_logged "$logfile" git_seed "$fixtures/${GIT_SEEDS[fleet]}" "$dir/http/private/fleet.git"
-	run_logged "$logfile" git_seed "$fixtures/${GIT_SEEDS[tenant-core]}" "$dir/http/public/tenant-core.git"
-	run_logged "$logfile" git_seed "$fixtures/${GIT_SEEDS[tenant-data]}" "$dir/http/public/tenant-data.git"
+	git_seed_sources "$dir"
+	run_logged "$logfile" git_seed "${GIT_SEED_DIR[fleet]}" "$dir/http/private/fleet.git"
+	run_logged "$logfile" git_seed "${GIT_SEED_DIR[tenant-core]}" "$dir/http/public/tenant-core.git"
+	run_logged "$logfile" git_seed "${GIT_SEED_DIR[tenant-data]}" "$dir/http/public/tenant-data.git"
 	local name
 	for name in "${!GIT_SEEDS[@]}"; do
-		run_logged "$logfile" git_seed "$fixtures/${GIT_SEEDS[$name]}" "$dir/file/$name.git"
+		run_logged "$logfile" git_seed "${GIT_SEED_DIR[$name]}" "$dir/file/$name.git"
 	done
 	# The token is a password for lighttpd's "plain" user file (user:password).
 	token=$(random_token)

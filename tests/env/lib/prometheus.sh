@@ -15,8 +15,10 @@ prometheus_start() { # prometheus_start CLUSTER...
 PROMETHEUS_URL=http://127.0.0.1:$prom_port
 METRICS_URL=http://127.0.0.1:$target_port
 EOF
+	local workloads=tenant-core/podinfo
+	((FULL)) && workloads=tenant-core/podinfo,tenant-data/api  # the lab's tenants
 	start_daemon metrics-target "$STATE_DIR/logs/metrics-target.log" \
-		python3 "$ENV_ROOT/metrics-target.py" --port="$target_port" --clusters="$clusters"
+		python3 "$ENV_ROOT/metrics-target.py" --port="$target_port" --clusters="$clusters" --workloads="$workloads"
 	# honor_labels: the target's own `cluster` label is the one queries use.
 	cat >"$dir/prometheus.yml" <<EOF
 global:
@@ -54,4 +56,25 @@ prometheus_wait() {
 		http_ok "$(prometheus_get PROMETHEUS_URL)/-/ready"
 	wait_until 30 "prometheus's first scrape" "$STATE_DIR/pids/prometheus.pid" "$STATE_DIR/logs/prometheus.log" \
 		prometheus_has_data
+}
+
+# metrics_target_add_cluster NAME / metrics_target_remove_cluster NAME: a
+# cluster started or stopped after the target: its series come or go.
+metrics_target_add_cluster() {
+	metrics_target_call POST "/clusters" "{\"cluster\": \"$1\"}"
+}
+
+metrics_target_remove_cluster() {
+	[[ -f $STATE_DIR/prometheus.env ]] || return 0
+	metrics_target_call DELETE "/samples?cluster=$1" || log "could not drop the series of $1 from the metrics target"
+}
+
+metrics_target_call() { # metrics_target_call METHOD PATH [JSON]
+	python3 - "$(prometheus_get METRICS_URL)$2" "$1" "${3:-}" <<'EOF'
+import sys, urllib.request
+url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
+                             headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=5).read()
+EOF
 }
