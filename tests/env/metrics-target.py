@@ -163,8 +163,11 @@ class Store:
                 self.samples = {k: s for k, s in self.samples.items()
                                 if not ((name is None or s["name"] == name)
                                         and (cluster is None or s["labels"].get("cluster") == cluster))}
-            if cluster is not None and name is None and cluster in self.clusters:
-                self.clusters.remove(cluster)
+            if cluster is not None and name is None:
+                # a cluster that stopped: its fault goes with it
+                self.faults.pop(cluster, None)
+                if cluster in self.clusters:
+                    self.clusters.remove(cluster)
 
     def current(self):
         now = time.time()

@@ -297,6 +297,36 @@ describe("prom against a real Prometheus", function()
       assert.are.same({ pass = 1, fail = 1, no_data = 0, error = 0 }, report.counts)
     end)
 
+    it("sees a cluster seeded later, its faults, and nothing once it is dropped", function()
+      -- the lab's switches: a cluster that starts (/clusters), is made worse (/faults), stops
+      local fast, slow = env.unique("fast"), env.unique("slow")
+      target("POST", "/faults", { cluster = slow, fault = "latency" })
+      target("POST", "/clusters", { cluster = fast })
+      target("POST", "/clusters", { cluster = slow })
+      local checks = { prom.check("latency_p90"), prom.check("error_rate") }
+      local vars = { namespace = "tenant-core", target = "podinfo" }
+      local report = helpers.eventually(function()
+        local r = prom.compare { baseline = { prom = p, labels = { cluster = fast } },
+                                 candidate = { prom = p, labels = { cluster = slow } },
+                                 window = WINDOW, vars = vars, checks = checks }
+        local by_name = verdicts(r)
+        return by_name.latency_p90.baseline and by_name.latency_p90.candidate and r
+      end, 30, "Prometheus to see both new clusters")
+      local by_name = verdicts(report)
+      assert.is_true(by_name.latency_p90.baseline < 100, "healthy p90 " .. by_name.latency_p90.baseline)
+      assert.is_true(by_name.latency_p90.candidate > 500, "slow p90 " .. by_name.latency_p90.candidate)
+      assert.are.equal("fail", by_name.latency_p90.verdict)
+      assert.are.equal("pass", by_name.error_rate.verdict, by_name.error_rate.reason)
+      target("DELETE", "/samples?cluster=" .. slow)
+      local r = http.request { url = env.status().metrics_target .. "/samples" }
+      assert.is_nil(r.body:find(slow, 1, true), "the dropped cluster's samples are gone")
+      assert.is_truthy(r.body:find(fast, 1, true))
+      local ok, err = pcall(target, "POST", "/faults", { cluster = fast, fault = "slowness" })
+      assert.is_false(ok)
+      assert.matches("unknown fault 'slowness'", tostring(err))
+      target("DELETE", "/samples?cluster=" .. fast)
+    end)
+
     it("never passes a candidate without traffic: no data is its own verdict", function()
       target("POST", "/samples", { requests("old", "cart", "200", 10) })
       for _, bucket in ipairs(latency_buckets("old", "cart")) do target("POST", "/samples", bucket) end

@@ -83,7 +83,8 @@ ingress_wait() {
 # weight 100 if it is the backend's first server, else 0.
 haproxy_add_cluster() {
 	local name=$1 weight=0 logfile=$STATE_DIR/logs/haproxy-api.log
-	haproxy_api "show servers state $HAPROXY_BACKEND" | grep -q '^[0-9]' || weight=100
+	# lines: the format version, a "# be_id be_name ..." header, then one per server
+	haproxy_api "show servers state $HAPROXY_BACKEND" | grep -qE "^[0-9]+ $HAPROXY_BACKEND " || weight=100
 	{
 		haproxy_api "add server $HAPROXY_BACKEND/$name 127.0.0.1:$(cluster_get "$name" INGRESS_PORT) weight $weight"
 		haproxy_api "enable server $HAPROXY_BACKEND/$name"
