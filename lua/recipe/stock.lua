@@ -5,7 +5,7 @@
 -- Settings come from the fleet file (ctx.settings(cluster[, tenant])):
 --   provider, version, context, kubeconfig            how clusters are made and reached
 --   flux = {manifests, repo = {url, branch, path, secret = {username, token}}, timeout}
---   validation = {namespaces = {...}, probes = {{name, url | argv, status}}, alerts_allowed = {...}}
+--   validation = {namespaces = {...}, settle = "60s", probes = {{name, url | argv, status}}, alerts_allowed = {...}}
 --   prometheus = {url | service = "ns/name:port", labels = {cluster = "..."}}
 --   tenants: {name = {namespace, repo = {url, branch, path, secret}, role, substitute = {var = value},
 --             workloads, thresholds}}
@@ -15,6 +15,8 @@ local errors = require "ferry.errors"
 local k8s = require "k8s"
 local log = require "log"
 local providers = require "recipe.providers"
+local sys = require "ferry.sys"
+local task = require "task"
 local traffic = require "recipe.traffic"
 
 local stock = {}
@@ -202,6 +204,24 @@ local function run_probe(probe)
   return true
 end
 
+-- The workloads of the validated namespaces that are not ready. A cluster
+-- just bootstrapped is still rolling them out: they get validation.settle
+-- (default 60s) to become ready before they count as problems.
+local function settled_workloads(ctx, c, v)
+  local namespaces = v.namespaces or { "kube-system", "flux-system" }
+  local deadline = sys.monotonic() + require("k8s.time").checked_duration(v.settle or "60s", "validation.settle")
+  while true do
+    local problems = {}
+    for _, ns in ipairs(namespaces) do
+      ctx.status("checking workloads in %s", ns)
+      check_workloads(c, ns, problems)
+    end
+    if #problems == 0 or sys.monotonic() >= deadline then return problems end
+    ctx.status("waiting for %d workload(s) to be ready: %s", #problems, problems[1])
+    task.sleep(2)
+  end
+end
+
 --- Core components and Flux ready, the team's probes answering, no firing alerts.
 function stock.validate_cluster(role)
   return {
@@ -214,11 +234,7 @@ function stock.validate_cluster(role)
       local c = ctx.k8s[name]
       local s = ctx.settings(name)
       local v = s.validation or {}
-      local problems = {}
-      for _, ns in ipairs(v.namespaces or { "kube-system", "flux-system" }) do
-        ctx.status("checking workloads in %s", ns)
-        check_workloads(c, ns, problems)
-      end
+      local problems = settled_workloads(ctx, c, v)
       for _, probe in ipairs(v.probes or {}) do
         ctx.status("probe %s", probe.name or probe.url or table.concat(probe.argv or {}, " "))
         local ok, why = run_probe(probe)

@@ -4,6 +4,7 @@
 local helpers = require "tests.spec.support.helpers"
 local log = require "log"
 local recipe = require "recipe"
+local task = require "task"
 local testing = require "ferry.testing"
 
 local function fleet(extra)
@@ -120,7 +121,7 @@ spec:
     spec: {containers: [{name: manager, image: ghcr.io/fluxcd/source-controller}]}
 ]]
       local quiet = require("recipe.fleet").load([[
-clusters: {new: {validation: {namespaces: [flux-system]}}}
+clusters: {new: {validation: {namespaces: [flux-system], settle: 0s}}}
 ]], { text = true })
       local report, err = run("validate-cluster", { cluster = "new" }, { clusters = { new = new }, fleet = quiet })
       assert.are.equal("rolled_back", report.status)
@@ -128,6 +129,36 @@ clusters: {new: {validation: {namespaces: [flux-system]}}}
       new:set_ready { apiVersion = "apps/v1", kind = "Deployment", namespace = "flux-system", name = "source-controller" }
       report = run("validate-cluster", { cluster = "new" }, { clusters = { new = new }, fleet = quiet })
       assert.are.equal("succeeded", report.status)
+    end)
+
+    it("gives workloads still rolling out time to become ready", function()
+      local new = testing.fake_cluster { name = "new" }
+      new:apply [[
+apiVersion: v1
+kind: Namespace
+metadata: {name: ingress}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: gateway, namespace: ingress}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: gateway}}
+  template:
+    metadata: {labels: {app: gateway}}
+    spec: {containers: [{name: haproxy, image: haproxy:2.6}]}
+]]
+      local settling = require("recipe.fleet").load([[
+clusters: {new: {validation: {namespaces: [ingress], settle: 30s}}}
+]], { text = true })
+      local rollout = task.spawn(function()
+        task.sleep(1)
+        new:set_ready { apiVersion = "apps/v1", kind = "Deployment", namespace = "ingress", name = "gateway" }
+      end)
+      local report = run("validate-cluster", { cluster = "new" }, { clusters = { new = new }, fleet = settling })
+      task.wait_all { rollout }
+      assert.are.equal("succeeded", report.status)
+      assert.are.equal(1, report.steps[1].attempts)
     end)
   end)
 
