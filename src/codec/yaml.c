@@ -663,11 +663,13 @@ static void yaml_decode_sequence(struct yaml_decoder *d)
  * a float mapping key. [-0, +1, m] */
 static void yaml_float_key_push(lua_State *L, double v)
 {
-    if (isnan(v) || isinf(v)) {
-        lua_pushstring(L, isnan(v) ? ".nan" : v > 0 ? ".inf" : "-.inf");
+    /* a double beyond float range (1e39) becomes infinite as a float: the
+     * digits below would then have no exponent to read */
+    float f = (float)v;
+    if (isnan(f) || isinf(f)) {
+        lua_pushstring(L, isnan(f) ? ".nan" : f > 0 ? ".inf" : "-.inf");
         return;
     }
-    float f = (float)v;
     char text[48];
     int digits = 1;
     for (; digits < 9; digits++) {

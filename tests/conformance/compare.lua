@@ -21,11 +21,18 @@ function compare.ferry_bin()
   return os.getenv("FERRY_BIN") or sys.realpath(compare.dir .. "/../../ferry")
 end
 
--- Installs Debian's busted (package lua-busted) when it is missing.
--- Returns the path of the busted command, or nil and why not.
+-- The reference is Debian's busted run by Lua 5.4, the Lua ferry embeds:
+-- /usr/bin/busted runs on whatever the `lua` alternative names (Lua 5.2
+-- when lua-busted brought its own interpreter), and on another Lua the
+-- shuffle order for a seed, error wording and float formatting differ.
+local LUA = "lua5.4"
+
+-- Installs Debian's busted (package lua-busted) and Lua 5.4's interpreter
+-- (package lua5.4) when one is missing. Returns the path of the busted
+-- command, or nil and why not.
 function compare.ensure_busted()
   local path = exec.which("busted")
-  if path then
+  if path and exec.which(LUA) then
     return path
   end
   local sudo = {}
@@ -38,20 +45,20 @@ function compare.ensure_busted()
     for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
     return exec.run { argv = argv, env = { DEBIAN_FRONTEND = "noninteractive" }, timeout = 600 }
   end
-  local r = apt("apt-get", "install", "-y", "-q", "lua-busted")
+  local r = apt("apt-get", "install", "-y", "-q", "lua-busted", LUA)
   if r.code ~= 0 then
     apt("apt-get", "update", "-q")
-    r = apt("apt-get", "install", "-y", "-q", "lua-busted")
+    r = apt("apt-get", "install", "-y", "-q", "lua-busted", LUA)
   end
   path = exec.which("busted")
-  if not path then
-    return nil, "could not install lua-busted: " .. (r.stderr ~= "" and r.stderr or r.stdout)
+  if not path or not exec.which(LUA) then
+    return nil, "could not install lua-busted and " .. LUA .. ": " .. (r.stderr ~= "" and r.stderr or r.stdout)
   end
   return path
 end
 
 local function argv_of(tool, args)
-  local argv = tool == "busted" and { "busted" } or { compare.ferry_bin(), "test" }
+  local argv = tool == "busted" and { LUA, exec.which("busted") } or { compare.ferry_bin(), "test" }
   for _, a in ipairs(args) do
     argv[#argv + 1] = a
   end
