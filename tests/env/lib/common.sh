@@ -159,6 +159,7 @@ require_debian_packages() {
 	done
 	((${#missing[@]})) || return 0
 	local logfile=$CACHE_DIR/logs/apt.log
+	mkdir -p "${logfile%/*}"
 	if [[ $(id -u) != 0 ]]; then
 		die "missing Debian packages: ${missing[*]} (run as root: apt-get install -y ${missing[*]})"
 	fi
