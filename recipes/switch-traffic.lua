@@ -1,6 +1,55 @@
--- switch-traffic: the load balancer from one cluster to another (drivers none, command, haproxy).
+-- switch-traffic: the load balancer from one cluster to another (drivers none, command, haproxy),
+-- step by step; with traffic.check_window, the tenants' metrics are compared between steps.
 local recipe = require "recipe"
-local stock = require "recipe.stock"
+local compare = recipe.use "compare-clusters"
+
+local switch = {}
+
+--- The traffic plan of a run: {from, to, steps = {10, 50, 100}, settings,
+-- pause, check = fn(ctx, weight)} from the new cluster's `traffic`
+-- setting, and that setting.
+function switch.plan_of(ctx, role_old, role_new)
+  local old, new = recipe.cluster(ctx, role_old), recipe.cluster(ctx, role_new)
+  local t = ctx.settings(new).traffic or {}
+  local plan = { from = old, to = new, steps = t.steps or { 100 }, settings = t,
+                 pause = t.pause and require("k8s.time").checked_duration(t.pause, "traffic.pause") }
+  if t.check_window then
+    -- between weight steps: the tenants' metrics over the last check_window
+    plan.check = function(c, weight)
+      local failures = compare.compare_tenants(c, old, new, t.check_window, weight .. "% ")
+      if #failures > 0 then
+        recipe.fail(string.format("at %d%% of traffic on %s: %s", weight, new, table.concat(failures, "; ")))
+      end
+    end
+  end
+  return plan, t
+end
+
+--- The step: moves traffic with the fleet's traffic driver; undo puts the
+-- weights back as they were before the first one moved.
+function switch.switch_traffic(role_old, role_new)
+  return {
+    name = "switch-traffic",
+    description = "load balancer to the new cluster, step by step",
+    plan = function(ctx)
+      local p, t = switch.plan_of(ctx, role_old, role_new)
+      return string.format("move traffic %s -> %s with driver %s, weights %s", p.from, p.to, t.driver or "none",
+        table.concat(p.steps, ", "))
+    end,
+    run = function(ctx)
+      local p, t = switch.plan_of(ctx, role_old, role_new)
+      local driver = recipe.traffic_driver(t.driver)
+      -- saved before the first weight moves, so a failure half-way is undone
+      ctx.state.traffic_previous = driver.current and driver.current(ctx, p) or {}
+      ctx.journal:save()
+      driver.switch(ctx, p)
+    end,
+    undo = function(ctx)
+      local p, t = switch.plan_of(ctx, role_old, role_new)
+      recipe.traffic_driver(t.driver).restore(ctx, ctx.state.traffic_previous or {}, p)
+    end,
+  }
+end
 
 return recipe {
   name = "switch-traffic",
@@ -9,5 +58,6 @@ return recipe {
     { name = "from", required = true, help = "the cluster traffic leaves" },
     { name = "to", required = true, help = "the cluster traffic goes to" },
   },
-  steps = { stock.switch_traffic("from", "to") },
+  steps = { switch.switch_traffic("from", "to") },
+  exports = switch,
 }

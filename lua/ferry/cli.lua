@@ -133,7 +133,7 @@ local EXIT_OF_STATUS = { succeeded = EXIT_OK, failed = EXIT_FAILURE, rolled_back
                          interrupted = EXIT_INTERRUPTED }
 
 local function recipe_help(r)
-  local params = require "recipe.params"
+  local params = require "ferry.engine.params"
   return string.format("%s — %s\n\nUsage: ferry run %s [--set name=value]... [--fleet FILE] [--dry-run]\n"
     .. "         [--keep-on-failure] [--resume RUN_ID] [--report-dir DIR]\n\nParameters:\n%s\n\nSteps: %s",
     r.name, r.description, r.name, params.help(r.params), table.concat(r:step_names(), ", "))
@@ -147,7 +147,7 @@ local function run_recipe(r, o, options)
   end
   if not o.resume then
     -- a wrong parameter is a usage error: say so before anything runs
-    local ok, err = pcall(require("recipe.params").validate, r.name, r.params, o.params)
+    local ok, err = pcall(require("ferry.engine.params").validate, r.name, r.params, o.params)
     if not ok then
       io.stderr:write("ferry: ", log.redact(errors.format(err)), "\n")
       io.stderr:write("Run 'ferry run ", r.name, " --help' for its parameters.\n")
@@ -155,9 +155,9 @@ local function run_recipe(r, o, options)
     end
   end
   return report_errors(options, function()
-    local fleet = o.fleet and require("recipe.fleet").load(o.fleet) or nil
+    local fleet = o.fleet and require("ferry.engine.fleet").load(o.fleet) or nil
     if o.dry_run then
-      require("recipe.engine").plan(r, { params = o.params, fleet = fleet })
+      require("ferry.engine").plan(r, { params = o.params, fleet = fleet })
       return EXIT_OK
     end
     local report = require("recipe").run(r, { params = o.params, fleet = fleet,
@@ -223,7 +223,7 @@ Examples:
     if not o then return usage_error(err, "run") end
     local target = o.args[1]
     if not target and o.resume then
-      local ok, j = pcall(require("recipe.journal").load, o.resume)
+      local ok, j = pcall(require("ferry.engine.journal").load, o.resume)
       if not ok then return usage_error(errors.format(j), "run") end
       -- the file it ran from, when it came from one that is still there
       target = (j.data.source and file_exists(j.data.source)) and j.data.source or j.data.recipe
@@ -268,7 +268,7 @@ commands.runs = {
       print(commands.runs.usage)
       return EXIT_OK
     end
-    local journal = require "recipe.journal"
+    local journal = require "ferry.engine.journal"
     local runs = journal.list()
     if #runs == 0 then
       print("no runs yet in " .. journal.dir())
@@ -292,9 +292,12 @@ Usage: ferry recipes list
        ferry recipes copy NAME DEST
 
 list shows the recipes ferry finds ($FERRY_RECIPES, ./recipes, built-in);
-show prints one's source; copy writes it to DEST as a starting point to edit.]],
+show prints one's source; copy writes it as a starting point to edit: into
+the directory DEST (made when missing) with every recipe it uses, so the
+copy holds the whole procedure, or to the file DEST.lua alone. It never
+overwrites a file.]],
   run = function(args)
-    local catalog = require "recipe.catalog"
+    local catalog = require "ferry.engine.catalog"
     local sub = args[1]
     if sub == "list" then
       for _, entry in ipairs(catalog.list()) do
@@ -307,9 +310,13 @@ show prints one's source; copy writes it to DEST as a starting point to edit.]],
       io.stdout:write(text)
       return EXIT_OK
     elseif sub == "copy" and args[2] and args[3] then
-      local ok, err = pcall(catalog.copy, args[2], args[3])
-      if not ok then return usage_error(errors.format(err), "recipes") end
-      print("copied " .. args[2] .. " to " .. args[3])
+      local ok, written, left = pcall(catalog.copy, args[2], args[3])
+      if not ok then return usage_error(errors.format(written), "recipes") end
+      for _, path in ipairs(written) do print("wrote " .. path) end
+      if #left > 0 then
+        print("it uses " .. table.concat(left, ", ") .. ", found by name as before "
+          .. "(copy to a directory to get them too)")
+      end
       return EXIT_OK
     elseif sub == "-h" or sub == "--help" then
       print(commands.recipes.usage)

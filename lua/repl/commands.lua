@@ -168,7 +168,7 @@ end)
 
 -- The recipe engine's journal (lua/recipe/journal.lua), when this build has one.
 local function journal_module()
-  local ok, journal = pcall(require, "recipe.journal")
+  local ok, journal = pcall(require, "ferry.engine.journal")
   if ok and type(journal) == "table" and type(journal.list) == "function" then return journal end
   return nil
 end

@@ -2,10 +2,9 @@
 -- the Canary analyses), the data tenant's database migration Job must
 -- complete before the metrics are compared and traffic moves.
 local recipe = require "recipe"
-local stock = require "recipe.stock"
 
 local base = recipe.load("upgrade-cluster")
-local deploy = stock.deploy_tenants("to")
+local deploy = recipe.use("deploy-tenant").deploy_tenants("to")
 
 return recipe.extend(base, {
   name = "upgrade-cluster-data",

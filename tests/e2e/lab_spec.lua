@@ -9,7 +9,7 @@ local helpers = require "tests.spec.support.helpers"
 local http = require "http"
 local json = require "json"
 local k8s = require "k8s"
-local traffic = require "recipe.traffic"
+local traffic = require "ferry.engine.traffic"
 
 local ROOT = os.getenv("FERRY_ROOT") or "."
 local DEMO = ROOT .. "/tests/env/lab/demo"

@@ -199,7 +199,7 @@ describe("upgrade-cluster on tests/env", function()
     local id = env.unique("run")
     labels = { old = "old-" .. id, new = "new-" .. id }
     helpers.write_file(dir .. "/fleet.yaml", fleet_file(dir, traffic_log, labels))
-    fleet = require("recipe.fleet").load(dir .. "/fleet.yaml")
+    fleet = require("ferry.engine.fleet").load(dir .. "/fleet.yaml")
     for _, cluster in pairs(labels) do
       set_metrics(healthy_workload(cluster, "tenant-core", "podinfo"))
       set_metrics(healthy_workload(cluster, "tenant-data", "api"))

@@ -20,7 +20,7 @@ testing.fake_prom = function(options)
 end
 
 --- testing.connector(clusters) -> function(cluster_name) -> client: what a
--- recipe run takes as its `connect` option (recipe.engine), so a recipe's
+-- recipe run takes as its `connect` option (ferry.engine), so a recipe's
 -- ctx.k8s.old / ctx.k8s.new (or any cluster name) are the fakes. An
 -- unknown name raises, listing the known ones.
 function testing.connector(clusters)

@@ -1,10 +1,12 @@
 -- The lab's `old` cluster brought to the state of a cluster in service:
 -- Flux installed and pointed at the cluster's folder of the fleet
 -- repository, the cluster validated, then its tenants deployed through Flux
--- with a Flagger analysis each. These are upgrade-cluster's own stock steps,
--- on one cluster: a recipe is a list of steps, and the stock ones compose.
+-- with a Flagger analysis each. These are upgrade-cluster's own steps, taken
+-- from the stock recipes that hold them (recipe.use), on one cluster.
 local recipe = require "recipe"
-local stock = require "recipe.stock"
+local bootstrap = recipe.use "bootstrap-flux"
+local validate = recipe.use "validate-cluster"
+local deploy = recipe.use "deploy-tenant"
 
 return recipe {
   name = "lab-existing-cluster",
@@ -13,9 +15,9 @@ return recipe {
     { name = "cluster", required = true, help = "the cluster to bring into service" },
   },
   steps = {
-    stock.install_flux("cluster"),
-    stock.bootstrap_flux("cluster"),
-    stock.validate_cluster("cluster"),
-    stock.deploy_tenants("cluster"),
+    bootstrap.install_flux("cluster"),
+    bootstrap.bootstrap_flux("cluster"),
+    validate.validate_cluster("cluster"),
+    deploy.deploy_tenants("cluster"),
   },
 }

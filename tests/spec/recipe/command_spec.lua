@@ -1,6 +1,6 @@
-local command = require "recipe.command"
-local providers = require "recipe.providers"
-local traffic = require "recipe.traffic"
+local command = require "ferry.engine.command"
+local providers = require "ferry.engine.providers"
+local traffic = require "ferry.engine.traffic"
 
 describe("configured commands", function()
   it("replaces placeholders and keeps unknown ones", function()

@@ -212,7 +212,7 @@ describe("recipe engine", function()
 
   describe("fleet", function()
     it("layers defaults, region, cluster and tenant", function()
-      local fleet = require("recipe.fleet").load([[
+      local fleet = require("ferry.engine.fleet").load([[
 defaults: {flux: {version: v2.4.0, interval: 1m}, thresholds: {error_rate: 1.1}}
 regions: {eun: {flux: {interval: 5m}, prometheus: monitoring/prometheus:9090}}
 clusters: {prod-eun-2: {region: eun, context: prod-eun-2-admin, tenants: [shop]}}

@@ -60,7 +60,7 @@ describe("recipe examples", function()
 
   it("plans the whole upgrade without touching anything", function()
     local out = io.tmpfile()
-    require("recipe.engine").plan(recipe.load("upgrade-cluster"), {
+    require("ferry.engine").plan(recipe.load("upgrade-cluster"), {
       params = { from = "prod-eun-1", to = "prod-eun-2", version = "v1.36.3", provider = "k3d" }, output = out,
     })
     out:seek("set")

@@ -18,7 +18,7 @@ clusters:
 tenants:
   shop: {namespace: shop, workloads: web}
 ]] .. (extra or "")
-  return require("recipe.fleet").load(text, { text = true })
+  return require("ferry.engine.fleet").load(text, { text = true })
 end
 
 -- Requests of workload web in shop: 10 req/s on each cluster, `errors` of them 500s on `new`.
@@ -91,7 +91,7 @@ describe("stock recipes against fakes", function()
     end)
 
     it("names a malformed threshold", function()
-      local f = require("recipe.fleet").load([[
+      local f = require("ferry.engine.fleet").load([[
 defaults: {prometheus: {url: "http://prometheus.invalid"}, thresholds: {error_rate: 1.1}}
 clusters: {old: {}, new: {}}
 tenants: {shop: {}}
@@ -120,7 +120,7 @@ spec:
     metadata: {labels: {app: source-controller}}
     spec: {containers: [{name: manager, image: ghcr.io/fluxcd/source-controller}]}
 ]]
-      local quiet = require("recipe.fleet").load([[
+      local quiet = require("ferry.engine.fleet").load([[
 clusters: {new: {validation: {namespaces: [flux-system], settle: 0s}}}
 ]], { text = true })
       local report, err = run("validate-cluster", { cluster = "new" }, { clusters = { new = new }, fleet = quiet })
@@ -148,7 +148,7 @@ spec:
     metadata: {labels: {app: gateway}}
     spec: {containers: [{name: haproxy, image: haproxy:2.6}]}
 ]]
-      local settling = require("recipe.fleet").load([[
+      local settling = require("ferry.engine.fleet").load([[
 clusters: {new: {validation: {namespaces: [ingress], settle: 30s}}}
 ]], { text = true })
       local rollout = task.spawn(function()
@@ -181,7 +181,7 @@ clusters:
 tenants:
   shop: {namespace: shop, workloads: web}
 ]]
-      local f = require("recipe.fleet").load((text:gsub("LOG", log_file)), { text = true })
+      local f = require("ferry.engine.fleet").load((text:gsub("LOG", log_file)), { text = true })
       local report = run("switch-traffic", { from = "old", to = "new" },
                          { fleet = f, prom = testing.fake_prom { series = traffic_series(3) } })
       assert.are.equal("rolled_back", report.status)

@@ -1,4 +1,4 @@
---- recipe.journal: the state of a run on disk, so an interrupted run resumes
+--- ferry.engine.journal: the state of a run on disk, so an interrupted run resumes
 -- without repeating finished steps. One JSON file per run under
 -- $FERRY_STATE_DIR/runs (default .ferry/runs), written atomically (temp
 -- file, fsync, rename): a kill at any moment leaves the old or the new

@@ -1,4 +1,4 @@
---- recipe.params: declared parameters of a recipe, checked before it runs.
+--- ferry.engine.params: declared parameters of a recipe, checked before it runs.
 --
 -- A declaration: { name = "to", type = "string"|"number"|"integer"|"boolean"|"list"|"duration",
 --   required = true, default = ..., help = "...", choices = {...}, secret = true }

@@ -1,4 +1,4 @@
---- recipe.report: the end of a run — Markdown for people (printed and
+--- ferry.engine.report: the end of a run — Markdown for people (printed and
 -- saved), JSON for machines, both beside the journal: steps, durations,
 -- metric comparisons added by steps, and the verdict.
 local errors = require "ferry.errors"
@@ -93,7 +93,7 @@ function report.write(journal, collected, options)
     comparisons = json.array(collected.comparisons), sections = json.array(collected.sections),
   }
   local dir = options.report_dir or journal.dir
-  require("recipe.journal").ensure_dir(dir)
+  require("ferry.engine.journal").ensure_dir(dir)
   local text = log.redact(markdown(data, collected))
   result.markdown_path = dir .. "/" .. data.id .. ".md"
   result.json_path = dir .. "/" .. data.id .. ".report.json"

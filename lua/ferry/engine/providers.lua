@@ -1,4 +1,4 @@
---- recipe.providers: how a cluster is created and deleted. A provider is
+--- ferry.engine.providers: how a cluster is created and deleted. A provider is
 -- {create = fn(ctx, name, settings) -> {context, kubeconfig, created},
 --  delete = fn(ctx, name, settings)}; created = false says the cluster was
 -- there already (the run's journal keeps it, for delete).
@@ -7,7 +7,7 @@
 --   k3d        k3d clusters, as the local setup of the multi-tenant GitOps demo makes them
 --   ferry-env  the local control planes of tests/env
 local errors = require "ferry.errors"
-local command = require "recipe.command"
+local command = require "ferry.engine.command"
 local json = require "json"
 local log = require "log"
 

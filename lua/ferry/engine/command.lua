@@ -1,4 +1,4 @@
---- recipe.command: the commands a team configures in its fleet file
+--- ferry.engine.command: the commands a team configures in its fleet file
 -- (argv lists with {placeholders}), run without a shell.
 local errors = require "ferry.errors"
 local exec = require "exec"

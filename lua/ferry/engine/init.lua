@@ -1,13 +1,13 @@
---- recipe.engine: runs a recipe's steps in order with a journal, progress
+--- ferry.engine: runs a recipe's steps in order with a journal, progress
 -- lines, timeouts and retries; on failure undoes the finished steps in
 -- reverse (unless keep_on_failure); resumes an interrupted run where it
 -- stopped; plans without changing anything.
 local errors = require "ferry.errors"
-local fleet_module = require "recipe.fleet"
-local journal_module = require "recipe.journal"
+local fleet_module = require "ferry.engine.fleet"
+local journal_module = require "ferry.engine.journal"
 local log = require "log"
-local params_module = require "recipe.params"
-local report_module = require "recipe.report"
+local params_module = require "ferry.engine.params"
+local report_module = require "ferry.engine.report"
 local sys = require "ferry.sys"
 local task = require "task"
 local timeutil = require "k8s.time"

@@ -1,4 +1,4 @@
---- recipe.fleet: fleet settings from one YAML file, layered
+--- ferry.engine.fleet: fleet settings from one YAML file, layered
 -- defaults → region → cluster → tenant, so a value is written once at the
 -- widest level it holds for and overridden where it differs.
 --

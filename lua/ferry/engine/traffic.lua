@@ -1,4 +1,4 @@
---- recipe.traffic: moving traffic from the old cluster to the new one.
+--- ferry.engine.traffic: moving traffic from the old cluster to the new one.
 -- A driver is {current = fn(ctx, plan) -> previous (optional),
 -- switch = fn(ctx, plan), restore = fn(ctx, previous, plan)}
 -- where plan = {from, to, steps = {weights}, check = fn(ctx, weight)}.
@@ -6,7 +6,7 @@
 --   command   the team's own commands, once per weight step: {from} {to} {weight}
 --   haproxy   HAProxy's runtime API (set weight) step by step, a check between steps
 local errors = require "ferry.errors"
-local command = require "recipe.command"
+local command = require "ferry.engine.command"
 local exec = require "exec"
 local log = require "log"
 local task = require "task"
