@@ -50,6 +50,19 @@ function log.redact(text)
   return text
 end
 
+--- A copy of v with every registered secret replaced by "***" in its
+-- strings, keys included (tables keep their metatables, so JSON arrays and
+-- objects stay what they are). Redact a value before encoding it: once
+-- escaped (a `"` as `\"` in JSON, a `|` as `\|` in Markdown) a secret no
+-- longer matches itself.
+function log.redact_value(v)
+  if type(v) == "string" then return log.redact(v) end
+  if type(v) ~= "table" or #secrets == 0 then return v end
+  local copy = {}
+  for k, item in pairs(v) do copy[log.redact_value(k)] = log.redact_value(item) end
+  return setmetatable(copy, getmetatable(v))
+end
+
 --- Changes the output: {format = "text"|"json", level = "debug"|...,
 -- stream = file, tty = boolean}. Unset fields keep their value.
 function log.configure(options)

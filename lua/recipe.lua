@@ -335,7 +335,7 @@ function recipe.cluster(ctx, param)
 end
 
 --- The tenants a step works on: the parameter `tenants` (a list) or
--- `tenant`, else the fleet's tenants of the cluster, in the fleet's order.
+-- `tenant`, else the fleet's tenants of the cluster (Fleet:tenant_names).
 function recipe.tenants(ctx, cluster)
   if ctx.params.tenants and #ctx.params.tenants > 0 then return ctx.params.tenants end
   if ctx.params.tenant then return { ctx.params.tenant } end

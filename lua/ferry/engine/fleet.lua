@@ -36,6 +36,38 @@ fleet.merge = merge
 
 local SECTIONS = { defaults = true, regions = true, clusters = true, tenants = true }
 
+local function kind_of(v)
+  if type(v) == "table" then return is_map(v) and "mapping" or "list" end
+  return type(v) == "nil" and "null" or type(v)
+end
+
+local function shape_error(message)
+  error(errors.new("fleet", "the fleet file: " .. message), 0)
+end
+
+-- Sections are mappings; regions, clusters and tenants map names to
+-- mappings of settings. Checked once at load, so a wrong shape is named
+-- here rather than failing inside a step that then rolls back.
+local function check_shape(doc)
+  if not is_map(doc) then
+    shape_error("must be a mapping with the sections defaults, regions, clusters, tenants; it is a " .. kind_of(doc))
+  end
+  for name in pairs(SECTIONS) do
+    local section = doc[name]
+    if section ~= nil and not is_map(section) then
+      shape_error(string.format("%s must be a mapping of %s, not a %s", name,
+        name == "defaults" and "settings" or "names to settings", kind_of(section)))
+    end
+    if section ~= nil and name ~= "defaults" then
+      for key, entry in pairs(section) do
+        if not is_map(entry) then
+          shape_error(string.format("%s.%s must be a mapping of settings, not a %s", name, tostring(key), kind_of(entry)))
+        end
+      end
+    end
+  end
+end
+
 --- Reads a fleet file (or YAML text with options.text = true).
 function fleet.load(path, options)
   options = options or {}
@@ -50,7 +82,8 @@ function fleet.load(path, options)
   end
   local ok, doc = pcall(yaml.decode, text, { source = options.text and "fleet" or path })
   if not ok then error(errors.new("fleet", "the fleet file is not valid YAML: " .. errors.format(doc)), 0) end
-  doc = type(doc) == "table" and doc or {}
+  if doc == nil or doc == yaml.null then doc = {} end
+  check_shape(doc)
   for k in pairs(doc) do
     if not SECTIONS[k] then
       error(errors.new("fleet", string.format("unknown section '%s' in the fleet file (expected defaults, "

@@ -72,7 +72,7 @@ end
 --- Writes the journal atomically.
 function Journal:save()
   self.data.updated = iso_now()
-  local text = log.redact(json.encode(self.data, { pretty = true, sort_keys = true }))
+  local text = log.redact(json.encode(log.redact_value(self.data), { pretty = true, sort_keys = true }))
   local ok, err = sys.write_atomic(self:path(), text .. "\n")
   if not ok then
     error(errors.new("journal", "cannot write the run journal " .. self:path() .. ": " .. tostring(err)), 0)
@@ -104,6 +104,33 @@ function Journal:finish(status, details)
   self:save()
 end
 
+-- What a journal must hold, field by field: a journal of valid JSON but of
+-- another shape (edited by hand, written by another program) is refused
+-- here, naming the field, rather than failing later inside a step.
+local FIELDS = { id = "string", recipe = "string", status = "string", started = "string",
+                 params = "table", state = "table", steps = "table" }
+local OPTIONAL = { finished = "string", updated = "string", source = "string", error = "string",
+                   failed_step = "string", seconds = "number", report = "table" }
+
+local function shape_problem(data)
+  if type(data) ~= "table" or data[1] ~= nil then return "it is not a JSON object" end
+  for _, list in ipairs { FIELDS, OPTIONAL } do
+    for field, kind in pairs(list) do
+      local v = data[field]
+      if (v ~= nil or list == FIELDS) and type(v) ~= kind then
+        return string.format("field %s should be a %s, not %s", field, kind == "table" and "JSON object or array"
+          or kind, v == nil and "missing" or type(v))
+      end
+    end
+  end
+  for i, step in ipairs(data.steps) do
+    if type(step) ~= "table" or type(step.name) ~= "string" or type(step.status) ~= "string" then
+      return string.format("steps[%d] should be an object with a name and a status", i)
+    end
+  end
+  return nil
+end
+
 --- Loads the journal of a run by id (or by path).
 function journal.load(id, state_dir)
   local path = id:find("/", 1, true) and id or (journal.dir(state_dir) .. "/" .. id .. ".json")
@@ -115,24 +142,28 @@ function journal.load(id, state_dir)
   local text = f:read("a")
   f:close()
   local ok, data = pcall(json.decode, text)
-  if not ok or type(data) ~= "table" or not data.id then
-    error(errors.new("journal", string.format("the journal %s is not a ferry run journal: %s", path,
-      ok and "missing id" or errors.format(data))), 0)
+  local problem
+  if ok then problem = shape_problem(data) else problem = errors.format(data) end
+  if problem then
+    error(errors.new("journal", string.format("the journal %s is not a ferry run journal: %s", path, problem)), 0)
   end
   return setmetatable({ data = data, dir = path:match("^(.*)/[^/]*$") or "." }, Journal)
 end
 
---- Every run journal, newest first: {id, recipe, status, started, finished}.
-function journal.list()
-  local names = sys.listdir(journal.dir()) or {}
+--- Every run journal (of state_dir, default $FERRY_STATE_DIR or .ferry),
+-- newest first: {id, recipe, status, started, finished}. A file that is
+-- not a journal is left out.
+function journal.list(state_dir)
+  local dir = journal.dir(state_dir)
+  local names = sys.listdir(dir) or {}
   local runs = {}
   for _, name in ipairs(names) do
     if name:match("%.json$") and not name:match("%.report%.json$") and not name:match("%.tmp%.") then
-      local ok, j = pcall(journal.load, journal.dir() .. "/" .. name)
+      local ok, j = pcall(journal.load, dir .. "/" .. name)
       if ok then runs[#runs + 1] = j.data end
     end
   end
-  table.sort(runs, function(a, b) return (a.started or "") > (b.started or "") end)
+  table.sort(runs, function(a, b) return a.started > b.started end)
   return runs
 end
 

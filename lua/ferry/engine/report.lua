@@ -94,6 +94,8 @@ function report.write(journal, collected, options)
   }
   local dir = options.report_dir or journal.dir
   require("ferry.engine.journal").ensure_dir(dir)
+  -- redacted before they are escaped into Markdown and JSON
+  data, collected, result = log.redact_value(data), log.redact_value(collected), log.redact_value(result)
   local text = log.redact(markdown(data, collected))
   result.markdown_path = dir .. "/" .. data.id .. ".md"
   result.json_path = dir .. "/" .. data.id .. ".report.json"
