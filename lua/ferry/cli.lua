@@ -262,7 +262,9 @@ step with what it would change (steps that can tell use server-side dry runs).]]
 
 commands.runs = {
   summary = "list recipe runs and their status",
-  usage = "Usage: ferry runs [--all]\n\nLists the runs recorded in .ferry/runs ($FERRY_STATE_DIR/runs), newest first.",
+  usage = "Usage: ferry runs [--all]\n\nLists the runs recorded in .ferry/runs ($FERRY_STATE_DIR/runs), newest first.\n"
+    .. "STATUS is running while a process drives the run, interrupted when its process\n"
+    .. "stopped before the end (resume it with ferry run NAME --resume RUN), else how it ended.",
   run = function(args)
     if args[1] == "-h" or args[1] == "--help" then
       print(commands.runs.usage)
@@ -278,7 +280,8 @@ commands.runs = {
     print(string.format("%-48s %-18s %-12s %s", "RUN", "RECIPE", "STATUS", "STARTED"))
     for i = 1, limit do
       local r = runs[i]
-      print(string.format("%-48s %-18s %-12s %s", r.id, r.recipe, r.status, r.started))
+      -- "running" only while a process holds the run's lock
+      print(string.format("%-48s %-18s %-12s %s", r.id, r.recipe, journal.live_status(r, journal.dir()), r.started))
     end
     return EXIT_OK
   end,

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -244,6 +245,67 @@ static int sys_embedded_source(lua_State *L)
     return 1;
 }
 
+/* A lock on a file (flock): held while the userdata lives or until
+ * release/close, dropped by the kernel when the process dies, so a lock
+ * left by a killed process is never mistaken for a live one. */
+#define SYS_LOCK_METATABLE "ferry.sys.lock"
+
+struct sys_lock {
+    int fd; /* -1 once released */
+};
+
+/* lock:release(), __gc and __close. [-0, +0, -] */
+static int sys_lock_release(lua_State *L)
+{
+    struct sys_lock *lock = luaL_checkudata(L, 1, SYS_LOCK_METATABLE);
+    if (lock->fd >= 0) {
+        close(lock->fd); /* closing the last descriptor drops the flock */
+        lock->fd = -1;
+    }
+    return 0;
+}
+
+/* sys.lock(path [, text]) -> lock | nil, err, "held"
+ * Creates path if needed and takes an exclusive lock on it without waiting;
+ * text (who holds it), when given, then replaces the file's content.
+ * "held": another process holds it. [-1|2, +1|3, m] */
+static int sys_lock(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t length;
+    const char *text = luaL_optlstring(L, 2, NULL, &length);
+    struct sys_lock *lock = lua_newuserdatauv(L, sizeof *lock, 0);
+    lock->fd = -1; /* closed before anything is acquired: __gc is safe */
+    luaL_setmetatable(L, SYS_LOCK_METATABLE);
+    lock->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock->fd < 0)
+        return sys_failure(L, path);
+    if (flock(lock->fd, LOCK_EX | LOCK_NB) != 0) {
+        int held = errno == EWOULDBLOCK;
+        int failure = sys_failure(L, path);
+        close(lock->fd);
+        lock->fd = -1;
+        if (!held)
+            return failure;
+        lua_pushliteral(L, "held");
+        return 3;
+    }
+    if (text && (ftruncate(lock->fd, 0) != 0 || write_all(lock->fd, text, length) != 0)) {
+        int failure = sys_failure(L, path);
+        close(lock->fd);
+        lock->fd = -1;
+        return failure;
+    }
+    return 1;
+}
+
+static const luaL_Reg sys_lock_methods[] = {
+    {"release", sys_lock_release},
+    {"__gc", sys_lock_release},
+    {"__close", sys_lock_release},
+    {NULL, NULL},
+};
+
 static const luaL_Reg sys_functions[] = {
     {"embedded_modules", sys_embedded_modules},
     {"embedded_source", sys_embedded_source},
@@ -257,11 +319,18 @@ static const luaL_Reg sys_functions[] = {
     {"isatty", sys_isatty},
     {"getpid", sys_getpid},
     {"versions", sys_versions},
+    {"lock", sys_lock},
     {NULL, NULL},
 };
 
 int luaopen_ferry_sys(lua_State *L)
 {
+    if (luaL_newmetatable(L, SYS_LOCK_METATABLE)) {
+        luaL_setfuncs(L, sys_lock_methods, 0);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
     luaL_newlib(L, sys_functions);
     return 1;
 }

@@ -166,8 +166,7 @@ local function register_secrets(r, values)
   end
 end
 
-local function resume_journal(r, id, state_dir)
-  local journal = journal_module.load(id, state_dir)
+local function check_resumable(r, id, journal)
   if journal.data.recipe ~= r.name then
     error(errors.new("journal", string.format("run %s is of recipe %s, not %s", id, journal.data.recipe,
       r.name)), 0)
@@ -178,7 +177,23 @@ local function resume_journal(r, id, state_dir)
   if journal.data.status == "rolled_back" then
     error(errors.new("journal", "run " .. id .. " failed and was rolled back: start a new run"), 0)
   end
-  return journal
+end
+
+-- The journal of the run to resume, and its lock: a second process on the
+-- same run stops at the lock; the journal is read again once it is held.
+local function resume_journal(r, id, state_dir)
+  local journal = journal_module.load(id, state_dir)
+  check_resumable(r, id, journal)
+  local lock = journal_module.lock(journal:path(), id)
+  local ok, err = pcall(function()
+    journal = journal_module.load(id, state_dir)
+    check_resumable(r, id, journal)
+  end)
+  if not ok then
+    lock:release()
+    error(err, 0)
+  end
+  return journal, lock
 end
 
 --- Prints the plan: each step and what it would change. Changes nothing.
@@ -214,9 +229,9 @@ function engine.run(r, options)
   options = options or {}
   options.fleet = options.fleet or fleet_module.empty()
   if options.dry_run then return engine.plan(r, options) end
-  local journal, values
+  local journal, values, lock
   if options.resume then
-    journal = resume_journal(r, options.resume, options.state_dir)
+    journal, lock = resume_journal(r, options.resume, options.state_dir)
     local raw = {}
     for k, v in pairs(journal.data.params) do raw[k] = v end
     for k, v in pairs(options.params or {}) do raw[k] = v end
@@ -233,8 +248,10 @@ function engine.run(r, options)
       options.state_dir)
     journal.data.source = r.source
     journal:save()
+    lock = journal_module.lock(journal:path(), journal.data.id)
     log.info("run %s of %s (journal %s)", journal.data.id, r.name, journal:path())
   end
+  local _ <close> = lock
   local ctx = new_context(r, options, values, journal)
   local started = sys.monotonic()
   if options.resume and rollback_started(journal) then

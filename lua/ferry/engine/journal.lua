@@ -131,9 +131,70 @@ local function shape_problem(data)
   return nil
 end
 
+-- Locks ---------------------------------------------------------------------------
+-- A run is driven by one process at a time: <id>.lock beside the journal,
+-- flock-ed while the run goes on (the kernel drops it when the process
+-- dies, so a killed run's lock is never taken for a live one) and holding
+-- who drives it.
+
+local function hostname()
+  local f = io.open("/proc/sys/kernel/hostname")
+  local name = f and f:read("l")
+  if f then f:close() end
+  return name or "unknown host"
+end
+
+function journal.lock_path(journal_path)
+  return (journal_path:gsub("%.json$", "")) .. ".lock"
+end
+
+local function holder_of(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local ok, holder = pcall(json.decode, text)
+  return ok and type(holder) == "table" and holder or nil
+end
+
+--- Takes the lock of the run whose journal is at journal_path; raises a
+-- journal error naming the process that holds it. Returns the lock (a
+-- to-be-closed value: release it with lock:release()).
+function journal.lock(journal_path, run_id)
+  local path = journal.lock_path(journal_path)
+  local me = json.encode { host = hostname(), pid = sys.getpid(), since = iso_now() }
+  local lock, err, why = sys.lock(path, me)
+  if lock then return lock end
+  if why == "held" then
+    local h = holder_of(path) or {}
+    error(errors.new("journal", string.format("run %s is being driven by process %s on %s since %s: "
+      .. "wait until it ends, or stop that process (Ctrl-C lets it stop cleanly) and resume",
+      run_id, tostring(h.pid or "?"), tostring(h.host or "?"), tostring(h.since or "?"))), 0)
+  end
+  error(errors.new("journal", "cannot lock run " .. run_id .. ": " .. tostring(err)), 0)
+end
+
+--- "running" when a live process drives the run, "interrupted" when its
+-- journal says running but no process holds its lock; else the journal's
+-- status.
+function journal.live_status(data, dir)
+  if data.status ~= "running" then return data.status end
+  local lock, _, why = sys.lock(journal.lock_path(dir .. "/" .. data.id .. ".json"))
+  if lock then
+    lock:release()
+    return "interrupted"
+  end
+  return why == "held" and "running" or "interrupted"
+end
+
+--- The journal file of a run id (or the path itself).
+function journal.path_of(id, state_dir)
+  return id:find("/", 1, true) and id or (journal.dir(state_dir) .. "/" .. id .. ".json")
+end
+
 --- Loads the journal of a run by id (or by path).
 function journal.load(id, state_dir)
-  local path = id:find("/", 1, true) and id or (journal.dir(state_dir) .. "/" .. id .. ".json")
+  local path = journal.path_of(id, state_dir)
   local f = io.open(path, "r")
   if not f then
     error(errors.new("journal", string.format("no run '%s' (looked for %s); `ferry runs` lists the runs",

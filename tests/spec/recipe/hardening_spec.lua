@@ -120,3 +120,65 @@ describe("fleet files of the wrong shape", function()
     assert.are.same({}, recipe.fleet("", { text = true }):tenant_names("x"))
   end)
 end)
+
+describe("one process per run", function()
+  local exec = require "exec"
+  local sys = require "ferry.sys"
+  local dir
+  before_each(function() dir = helpers.tmpdir() end)
+  after_each(function() helpers.remove_tree(dir) end)
+
+  -- A recipe whose first step says it started and then waits for a file.
+  local RECIPE = [[
+local recipe = require "recipe"
+local task = require "task"
+return recipe {
+  name = "waiting",
+  steps = {
+    { name = "wait", run = function()
+        io.open(os.getenv("STARTED"), "w"):close()
+        while not io.open(os.getenv("GO")) do task.sleep(0.05) end
+      end },
+    { name = "after", run = function() end },
+  },
+}
+]]
+
+  local function journal_id()
+    for _, name in ipairs(sys.listdir(dir .. "/state/runs") or {}) do
+      local id = name:match("^(waiting%-.+)%.json$")
+      if id and not id:match("%.report$") then return id end
+    end
+  end
+
+  local function ferry(args)
+    return helpers.ferry(args, { env = { FERRY_STATE_DIR = dir .. "/state", STARTED = dir .. "/started",
+                                         GO = dir .. "/go" } })
+  end
+
+  it("refuses a second process on a live run, and shows a killed one as interrupted", function()
+    local file = dir .. "/waiting.lua"
+    helpers.write_file(file, RECIPE)
+    local first = exec.spawn { argv = { helpers.ferry_bin(), "run", file }, env = { FERRY_STATE_DIR = dir .. "/state",
+      STARTED = dir .. "/started", GO = dir .. "/go" } }
+    helpers.eventually(function() return io.open(dir .. "/started") end, 30, "the first run to start")
+    local id = assert(journal_id())
+    local runs = ferry { "runs" }
+    assert.matches(id:gsub("%-", "%%-") .. "%s+waiting%s+running", runs.stdout)
+
+    local second = ferry { "run", file, "--resume", id }
+    assert.are_not.equal(0, second.code)
+    assert.matches("run " .. id:gsub("%-", "%%-") .. " is being driven by process " .. first:pid(), second.stderr)
+
+    first:kill("KILL")
+    first:wait()
+    runs = ferry { "runs" }
+    assert.matches(id:gsub("%-", "%%-") .. "%s+waiting%s+interrupted", runs.stdout)
+
+    helpers.write_file(dir .. "/go", "")
+    local resumed = ferry { "run", file, "--resume", id }
+    assert.are.equal(0, resumed.code, resumed.stderr)
+    runs = ferry { "runs" }
+    assert.matches(id:gsub("%-", "%%-") .. "%s+waiting%s+succeeded", runs.stdout)
+  end)
+end)
