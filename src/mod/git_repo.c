@@ -192,6 +192,19 @@ static const char *workdir_check(lua_State *L, git_repository *repo)
     return workdir;
 }
 
+/* The repository's index as it is on disk now, held by g. [-0, +0, e] */
+static git_index *index_open(lua_State *L, git_repository *repo, struct guard *g)
+{
+    git_index *index = NULL;
+    int error = git_repository_index(&index, repo);
+    ferry_git_guard_keep(g, index, release_index);
+    if (error >= 0)
+        error = git_index_read(index, 0);
+    if (error < 0)
+        ferry_git_raise(L, error, "cannot read the index");
+    return index;
+}
+
 /* handle:stage(path, removed): records in the index what lua/git.lua did to
  * path in the work tree: written (added or updated), or removed (a file, or
  * a directory and all under it). [-3, +0, e] */
@@ -202,17 +215,14 @@ int ferry_git_repo_stage(lua_State *L)
     int removed = lua_toboolean(L, 3);
     workdir_check(L, repo);
     struct guard *g = ferry_git_guard_push(L);
-    git_index *index = NULL;
-    int error = git_repository_index(&index, repo);
-    ferry_git_guard_keep(g, index, release_index);
-    if (error >= 0)
-        error = git_index_read(index, 0);
-    if (error >= 0 && removed) {
+    git_index *index = index_open(L, repo, g);
+    int error;
+    if (removed) {
         /* the path is a file or a directory: whichever it is, the other finds nothing */
         error = git_index_remove_bypath(index, path);
         if (error >= 0)
             error = git_index_remove_directory(index, path, 0);
-    } else if (error >= 0) {
+    } else {
         error = git_index_add_bypath(index, path);
     }
     if (error >= 0)
@@ -228,13 +238,7 @@ int ferry_git_repo_tracked(lua_State *L)
     git_repository *repo = ferry_git_repo_check(L, 1);
     const char *path = luaL_checkstring(L, 2);
     struct guard *g = ferry_git_guard_push(L);
-    git_index *index = NULL;
-    int error = git_repository_index(&index, repo);
-    ferry_git_guard_keep(g, index, release_index);
-    if (error >= 0)
-        error = git_index_read(index, 0);
-    if (error < 0)
-        ferry_git_raise(L, error, "cannot read the index");
+    git_index *index = index_open(L, repo, g);
     size_t position;
     lua_pushboolean(L, git_index_find(&position, index, path) == 0 ||
                            git_index_find_prefix(&position, index, lua_pushfstring(L, "%s/", path)) == 0);
@@ -551,12 +555,9 @@ int ferry_git_repo_commit(lua_State *L)
     struct guard *g = ferry_git_guard_push(L);
     git_signature *author = signature_make(L, repo, g, 3, "author_name", "author_email");
     git_signature *committer = signature_make(L, repo, g, 3, "committer_name", "committer_email");
-    git_index *index = NULL;
-    int error = git_repository_index(&index, repo);
-    ferry_git_guard_keep(g, index, release_index);
-    if (error >= 0)
-        error = git_index_read(index, 0);
-    if (error >= 0 && all) {
+    git_index *index = index_open(L, repo, g);
+    int error = 0;
+    if (all) {
         error = git_index_add_all(index, NULL, GIT_INDEX_ADD_DEFAULT, NULL, NULL);
         if (error >= 0)
             error = git_index_update_all(index, NULL, NULL, NULL);
