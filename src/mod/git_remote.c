@@ -368,6 +368,22 @@ static int remove_entry_below(const char *path, const struct stat *st, int type,
     return ftw->level == 0 ? 0 : remove_entry(path, st, type, ftw);
 }
 
+/* Deletes a local branch and its tracking configuration; not with
+ * git_branch_delete, whose configuration scan leaks in libgit2 1.5. */
+static int branch_forget(git_config *config, git_reference *branch)
+{
+    char key[1024];
+    const char *name = git_reference_shorthand(branch);
+    static const char *const fields[] = {"remote", "merge"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(key, sizeof key, "branch.%s.%s", name, fields[i]);
+        int error = git_config_delete_entry(config, key);
+        if (error < 0 && error != GIT_ENOTFOUND)
+            return error;
+    }
+    return git_reference_delete(branch);
+}
+
 /* Makes branch, tracking origin's, the HEAD of a fresh clone and checks it
  * out: what git_clone does with checkout_branch, which libgit2 1.5 fails
  * with a bare "not found" when the remote's HEAD names a branch that does
@@ -403,7 +419,7 @@ static int clone_branch_switch(git_repository *repo, struct git_work *w)
     if (error >= 0)
         error = git_repository_set_head(repo, name);
     if (error >= 0 && previous && git_reference_is_branch(previous))
-        error = git_branch_delete(previous);
+        error = branch_forget(config, previous);
     if (error >= 0 && !w->bare) {
         git_checkout_options options;
         git_checkout_options_init(&options, GIT_CHECKOUT_OPTIONS_VERSION);
