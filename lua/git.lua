@@ -7,12 +7,15 @@
 --
 -- Network calls (clone, fetch, push) run on a worker thread: inside a task
 -- they yield, so other tasks go on; elsewhere they block. Local calls run
--- at once. Errors are {kind = "git", message, code[, remote, op]} and never
--- hold a token: tokens are registered with log.secret and scrubbed.
+-- at once; the work tree's files are read and written here, through
+-- ferry.sys, and ferry.git keeps the index in step. Errors are {kind =
+-- "git", message, code[, remote, op, class, status]} and never hold a
+-- token: tokens are registered with log.secret and hidden by log.redact.
 local core = require "ferry.git"
 local base64 = require "base64"
 local errors = require "ferry.errors"
 local log = require "log"
+local sys = require "ferry.sys"
 local task = require "task"
 
 local git = {}
@@ -49,11 +52,37 @@ local function check_options(options, position, name)
   return options
 end
 
+local function git_error(code, fmt, ...)
+  error(errors.new("git", string.format(fmt, ...), { code = code }), 0)
+end
+
+-- What libgit2 1.5 says of an HTTP refusal is only its text ("unexpected
+-- http status code: 404"): the status, and what it means here.
+local HTTP_REFUSALS = {
+  [401] = { "auth", "authentication refused (HTTP 401)" },
+  [403] = { "forbidden", "the server refused access (HTTP 403: no %s access)" },
+  [404] = { "not_found", "no repository there (HTTP 404)" },
+}
+
+local function http_refusal(err)
+  if type(err) ~= "table" or err.class ~= "http" or type(err.message) ~= "string" then return err end
+  local status = tonumber(err.message:match("http status code: (%d+)"))
+  err.status = status
+  local refusal = HTTP_REFUSALS[status]
+  if refusal then
+    err.code = refusal[1]
+    err.message = string.format("%s %s: " .. refusal[2], err.op, err.remote, err.op == "push" and "write" or "read")
+  end
+  return err
+end
+
 -- Waits for a network op of ferry.git and returns its result.
 local function await(op)
   local o <close> = op
   while not o:finished() do task.await(o) end
-  return o:result()
+  local results = table.pack(pcall(o.result, o))
+  if not results[1] then error(http_refusal(results[2]), 0) end
+  return table.unpack(results, 2, results.n)
 end
 
 -- URLs ---------------------------------------------------------------------
@@ -275,10 +304,7 @@ local function credentials(url, auth)
   check_auth(auth)
   local u = git.parse_url(url)
   local c = { safe_url = u.safe }
-  if u.password and u.password ~= "" then
-    log.secret(u.password)
-    c.url_secret = u.password
-  end
+  if u.password and u.password ~= "" then log.secret(u.password) end
   if auth == false then return c, url end
   auth = auth or {}
   if u.transport == "http" then
@@ -370,6 +396,80 @@ function Repo:head()
   return call(handle_of(self).head, self.handle)
 end
 
+-- The work tree ------------------------------------------------------------
+
+-- Refuses a path the index would not know as a file of the work tree:
+-- relative, '/'-separated, no empty, "." or ".." parts, nothing in .git.
+local function check_tree_path(path)
+  local problem
+  if path:find("\0", 1, true) then
+    problem = "it holds a NUL byte"
+  elseif path == "" then
+    problem = "it is empty"
+  elseif path:sub(1, 1) == "/" then
+    problem = "it must be relative to the work tree"
+  else
+    for part in (path .. "/"):gmatch("(.-)/") do
+      if part == "" or part == "." then
+        problem = path:sub(-1) == "/" and part == "" and "it ends with '/'" or "it has an empty or '.' part"
+      elseif part == ".." then
+        problem = "it may not leave the work tree ('..')"
+      elseif part:lower() == ".git" then
+        problem = "it may not touch .git"
+      end
+      if problem then break end
+    end
+  end
+  if problem then git_error("invalid", "bad path '%s': %s", path, problem) end
+end
+
+local function work_tree(self)
+  if self.bare then git_error("bare", "the repository in %s is bare: it has no work tree", self.dir) end
+  return self.dir
+end
+
+-- The reason of a "path: reason" error of ferry.sys or os.
+local function reason_of(err)
+  return tostring(err):match(": ([^:]*)$") or tostring(err)
+end
+
+-- True when the real location of existing is inside the work tree, so a
+-- symbolic link cannot lead a read or write out of it.
+local function inside(dir, existing)
+  local root, real = sys.realpath(dir), sys.realpath(existing)
+  return root ~= nil and real ~= nil and (real == root or real:sub(1, #root + 1) == root .. "/")
+end
+
+-- Removes a directory and what it holds; links are removed, not followed.
+local function remove_tree(path)
+  local names, err = sys.listdir(path)
+  if not names then return nil, err end
+  for _, name in ipairs(names) do
+    local child = path .. "/" .. name
+    local st = sys.lstat(child)
+    local ok
+    if st and st.type == "directory" then ok, err = remove_tree(child) else ok, err = os.remove(child) end
+    if not ok then return nil, err end
+  end
+  return os.remove(path)
+end
+
+local function read_tree_file(self, path)
+  check_tree_path(path)
+  local dir = work_tree(self)
+  local full = dir .. path
+  local st, err = sys.stat(full)
+  if not st then
+    git_error(sys.lstat(full) and "error" or "not_found", "cannot read %s in %s: %s", path, dir, reason_of(err))
+  end
+  if st.type == "directory" then git_error("directory", "cannot read %s in %s: it is a directory", path, dir) end
+  if not inside(dir, full) then git_error("invalid", "cannot read %s in %s: it leads out of the work tree", path, dir) end
+  local text
+  text, err = sys.read_file(full)
+  if not text then git_error("error", "cannot read %s in %s: %s", path, dir, reason_of(err)) end
+  return text
+end
+
 --- The text of a file: in the work tree, or in revision rev (a branch, tag,
 -- commit id, "HEAD~1", "origin/main", ...) with {rev = ...}.
 function Repo:read(path, options)
@@ -378,25 +478,64 @@ function Repo:read(path, options)
   options = check_options(options, 2, "read")
   if options.rev ~= nil then
     if type(options.rev) ~= "string" then error("git read option rev must be a string", 2) end
+    check_tree_path(path)
     return call(handle.read_rev, handle, path, options.rev)
   end
-  return call(handle.read_file, handle, path)
+  return call(read_tree_file, self, path)
+end
+
+local function write_tree_file(self, path, text)
+  check_tree_path(path)
+  local dir = work_tree(self)
+  local full = dir .. path
+  for slash in path:gmatch("()/") do
+    local ok, err = sys.mkdir(dir .. path:sub(1, slash - 1))
+    if not ok then git_error("error", "cannot write %s in %s: %s", path, dir, reason_of(err)) end
+  end
+  if not inside(dir, full:match("^(.*)/")) then
+    git_error("invalid", "cannot write %s in %s: it leads out of the work tree", path, dir)
+  end
+  local st = sys.lstat(full)
+  if st and st.type == "directory" then git_error("directory", "cannot write %s in %s: it is a directory", path, dir) end
+  -- whole or not at all; an existing file keeps its mode
+  local ok, err = sys.write_atomic(full, text, st and st.type == "file" and st.mode or nil)
+  if not ok then git_error("error", "cannot write %s in %s: %s", path, dir, reason_of(err)) end
+  self.handle:stage(path)
 end
 
 --- Writes a file of the work tree (parents made as needed) and stages it.
 function Repo:write(path, text)
-  local handle = handle_of(self)
+  handle_of(self)
   check_path(path, 1, "write")
   if type(text) ~= "string" then argument_error(2, "write", "string", text) end
-  call(handle.write, handle, path, text)
+  call(write_tree_file, self, path, text)
+end
+
+local function remove_tree_file(self, path)
+  check_tree_path(path)
+  local dir = work_tree(self)
+  local full = dir .. path
+  local st = sys.lstat(full)
+  if st then
+    if not inside(dir, full:match("^(.*)/")) then
+      git_error("invalid", "cannot remove %s in %s: it leads out of the work tree", path, dir)
+    end
+    local ok, err
+    if st.type == "directory" then ok, err = remove_tree(full) else ok, err = os.remove(full) end
+    if not ok then git_error("error", "cannot remove %s in %s: %s", path, dir, reason_of(err)) end
+  elseif not self.handle:tracked(path) then
+    -- gone from the work tree already is fine while the index still has it
+    git_error("not_found", "cannot remove %s in %s: no such file", path, dir)
+  end
+  self.handle:stage(path, true)
 end
 
 --- Deletes a file, or a directory and everything in it, from the work tree
 -- and stages the deletion.
 function Repo:remove(path)
-  local handle = handle_of(self)
+  handle_of(self)
   check_path(path, 1, "remove")
-  call(handle.remove, handle, path)
+  call(remove_tree_file, self, path)
 end
 
 --- The changes not committed yet: a list of {path, index, worktree,
