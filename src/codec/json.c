@@ -3,8 +3,12 @@
  * Why not cJSON: see docs/modules/json.md. */
 #include "codec/codec.h"
 
+#include <locale.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/buffer.h"
 #include "core/error.h"

@@ -7,8 +7,13 @@
 #include "codec/codec.h"
 
 #include <limits.h>
+#include <locale.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <yaml.h>
 
 #include "core/buffer.h"
