@@ -12,6 +12,7 @@
 
 #include "core/buffer.h"
 #include "core/error.h"
+#include "core/modules.h"
 #include "core/value.h"
 
 /* Upvalues shared by every function of the module: looked up once at

@@ -18,6 +18,7 @@
 
 #include "core/buffer.h"
 #include "core/error.h"
+#include "core/modules.h"
 #include "core/value.h"
 
 /* Upvalues shared by every function of the module. */

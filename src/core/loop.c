@@ -28,6 +28,7 @@ struct ferry_loop {
 
 /* Signal state is process-wide: only one loop catches interrupts. */
 static volatile sig_atomic_t interrupt_count;
+static int interrupts_caught; /* ferry_loop_catch_interrupts was called: SIGINT is ours */
 static int interrupt_pipe[2] = {-1, -1};
 static lua_State *volatile running_thread;
 
@@ -171,11 +172,6 @@ void loop_watch_stop(struct ferry_loop *loop, struct loop_watch *watch)
 
 /* ---- curl ------------------------------------------------------------ */
 
-CURLM *loop_multi(struct ferry_loop *loop)
-{
-    return loop->multi;
-}
-
 CURLMcode loop_transfer_start(struct ferry_loop *loop, CURL *easy)
 {
     CURLMcode rc = curl_multi_add_handle(loop->multi, easy);
@@ -252,16 +248,29 @@ static void interrupt_pipe_drain(void)
     }
 }
 
-void ferry_loop_catch_interrupts(lua_State *L)
+/* Without the pipe a poll is not woken by Ctrl-C, but the hook still stops
+ * the running task: failing to create it is not an error. */
+static void interrupt_pipe_open(void)
 {
-    (void)L;
     if (interrupt_pipe[0] < 0 && pipe2(interrupt_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         interrupt_pipe[0] = interrupt_pipe[1] = -1;
+}
+
+static void interrupt_handler_install(void)
+{
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_interrupt;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
+}
+
+void ferry_loop_catch_interrupts(lua_State *L)
+{
+    (void)L;
+    interrupt_pipe_open();
+    interrupt_handler_install();
+    interrupts_caught = 1;
 }
 
 int loop_interrupted(void)
@@ -273,14 +282,8 @@ void loop_interrupt_clear(void)
 {
     interrupt_pipe_drain();
     interrupt_count = 0;
-    if (interrupt_pipe[0] >= 0) {
-        /* Re-arm after a first Ctrl-C was handled (the REPL goes on). */
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = on_interrupt;
-        sigemptyset(&action.sa_mask);
-        sigaction(SIGINT, &action, NULL);
-    }
+    if (interrupts_caught)
+        interrupt_handler_install(); /* re-arm after a first Ctrl-C was handled (the REPL goes on) */
 }
 
 lua_State *loop_running_thread_swap(lua_State *thread)
@@ -409,8 +412,7 @@ void ferry_loop_open(lua_State *L)
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, OPS_KEY);
-    if (interrupt_pipe[0] < 0 && pipe2(interrupt_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        interrupt_pipe[0] = interrupt_pipe[1] = -1;
+    interrupt_pipe_open();
     /* A peer closing a socket or a child closing its stdin must be an error
      * code from write(), not a signal that ends the process. */
     struct sigaction current;

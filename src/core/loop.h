@@ -66,7 +66,6 @@ void loop_timer_stop(struct ferry_loop *loop, struct loop_timer *timer);
 void loop_watch_start(struct ferry_loop *loop, struct loop_watch *watch);
 void loop_watch_stop(struct ferry_loop *loop, struct loop_watch *watch);
 
-CURLM *loop_multi(struct ferry_loop *loop);
 CURLMcode loop_transfer_start(struct ferry_loop *loop, CURL *easy);
 void loop_transfer_stop(struct ferry_loop *loop, CURL *easy);
 

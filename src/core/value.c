@@ -44,17 +44,6 @@ void ferry_null_push(lua_State *L)
     lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
 }
 
-int ferry_is_null(lua_State *L, int idx)
-{
-    if (lua_type(L, idx) != LUA_TUSERDATA)
-        return 0;
-    idx = lua_absindex(L, idx);
-    ferry_null_push(L);
-    int same = lua_rawequal(L, idx, -1);
-    lua_pop(L, 1);
-    return same;
-}
-
 void ferry_table_mark(lua_State *L, int idx, enum ferry_table_kind kind)
 {
     idx = lua_absindex(L, idx);

@@ -16,9 +16,6 @@ void ferry_value_init(lua_State *L);
 /* Pushes the null sentinel. [-0, +1, -] */
 void ferry_null_push(lua_State *L);
 
-/* True when the value at idx is the null sentinel. [-0, +0, -] */
-int ferry_is_null(lua_State *L, int idx);
-
 /* Marks the table at idx as array or object (sets the shared metatable). [-0, +0, -] */
 void ferry_table_mark(lua_State *L, int idx, enum ferry_table_kind kind);
 
