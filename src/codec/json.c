@@ -13,6 +13,7 @@
 #include "core/buffer.h"
 #include "core/error.h"
 #include "core/modules.h"
+#include "core/names.h"
 #include "core/value.h"
 
 /* Upvalues shared by every function of the module: looked up once at
@@ -20,8 +21,6 @@
 #define JSON_NULL lua_upvalueindex(1)
 #define JSON_ARRAY_MT lua_upvalueindex(2)
 #define JSON_OBJECT_MT lua_upvalueindex(3)
-
-#define BUFFER_METATABLE "ferry.json.buffer"
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -38,7 +37,7 @@ static struct buffer *json_buffer_push(lua_State *L)
 {
     struct buffer *b = lua_newuserdatauv(L, sizeof *b, 0);
     *b = (struct buffer){0};
-    if (luaL_newmetatable(L, BUFFER_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_JSON_BUFFER_METATABLE)) {
         lua_pushcfunction(L, json_buffer_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, json_buffer_gc);

@@ -19,15 +19,13 @@
 #include "core/buffer.h"
 #include "core/error.h"
 #include "core/modules.h"
+#include "core/names.h"
 #include "core/value.h"
 
 /* Upvalues shared by every function of the module. */
 #define YAML_NULL lua_upvalueindex(1)
 #define YAML_ARRAY_MT lua_upvalueindex(2)
 #define YAML_OBJECT_MT lua_upvalueindex(3)
-
-#define PARSER_METATABLE "ferry.yaml.parser"
-#define EMITTER_METATABLE "ferry.yaml.emitter"
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
@@ -336,7 +334,7 @@ static struct yaml_parser_box *yaml_parser_box_push(lua_State *L, const char *te
 {
     struct yaml_parser_box *box = lua_newuserdatauv(L, sizeof *box, 0);
     box->parser_ready = box->event_ready = 0;
-    if (luaL_newmetatable(L, PARSER_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_YAML_PARSER_METATABLE)) {
         lua_pushcfunction(L, yaml_parser_box_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, yaml_parser_box_gc);
@@ -934,7 +932,7 @@ static struct yaml_emitter_box *yaml_emitter_box_push(lua_State *L, int width)
     struct yaml_emitter_box *box = lua_newuserdatauv(L, sizeof *box, 0);
     box->emitter_ready = 0;
     box->out = (struct buffer){0};
-    if (luaL_newmetatable(L, EMITTER_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_YAML_EMITTER_METATABLE)) {
         lua_pushcfunction(L, yaml_emitter_box_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, yaml_emitter_box_gc);

@@ -1,10 +1,9 @@
 #include "core/error.h"
+#include "core/names.h"
 
 #include <lauxlib.h>
 #include <stdarg.h>
 #include <stdio.h>
-
-#define ERROR_METATABLE "ferry.error"
 
 /* "kind: message" keeps one line per error; extra fields stay inspectable. */
 static int error_tostring(lua_State *L)
@@ -22,7 +21,7 @@ static int error_tostring(lua_State *L)
 
 void ferry_error_init(lua_State *L)
 {
-    if (luaL_newmetatable(L, ERROR_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_ERROR_METATABLE)) {
         lua_pushcfunction(L, error_tostring);
         lua_setfield(L, -2, "__tostring");
     }
@@ -37,7 +36,7 @@ static void error_vpush(lua_State *L, const char *kind, const char *fmt, va_list
     lua_pushvfstring(L, fmt, ap);
     lua_setfield(L, -2, "message");
     ferry_error_init(L);
-    luaL_setmetatable(L, ERROR_METATABLE);
+    luaL_setmetatable(L, FERRY_ERROR_METATABLE);
 }
 
 void ferry_error_push(lua_State *L, const char *kind, const char *fmt, ...)

@@ -12,9 +12,8 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/names.h"
 
-#define LOOP_KEY "ferry.loop.state"
-#define OPS_KEY "ferry.loop.ops"
 #define MAX_WAIT_FDS 256
 
 struct ferry_loop {
@@ -90,7 +89,7 @@ struct loop_op *loop_ready_pop(struct ferry_loop *loop)
 void loop_op_register(lua_State *L, int idx, struct loop_op *op)
 {
     idx = lua_absindex(L, idx);
-    lua_getfield(L, LUA_REGISTRYINDEX, OPS_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_OPS_KEY);
     lua_pushlightuserdata(L, op);
     lua_pushvalue(L, idx);
     lua_rawset(L, -3);
@@ -381,7 +380,7 @@ static int loop_gc(lua_State *L)
 
 void ferry_loop_open(lua_State *L)
 {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY) != LUA_TNIL) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_KEY) != LUA_TNIL) {
         lua_pop(L, 1);
         return;
     }
@@ -404,14 +403,14 @@ void ferry_loop_open(lua_State *L)
     }
     curl_multi_setopt(loop->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     *slot = loop;
-    lua_setfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+    lua_setfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_KEY);
     /* op pointer -> userdata, weak so a forgotten op can be collected */
     lua_newtable(L);
     lua_createtable(L, 0, 1);
     lua_pushliteral(L, "v");
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, OPS_KEY);
+    lua_setfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_OPS_KEY);
     interrupt_pipe_open();
     /* A peer closing a socket or a child closing its stdin must be an error
      * code from write(), not a signal that ends the process. */
@@ -422,7 +421,7 @@ void ferry_loop_open(lua_State *L)
 
 struct ferry_loop *ferry_loop_get(lua_State *L)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_KEY);
     struct ferry_loop **slot = lua_touserdata(L, -1);
     lua_pop(L, 1);
     return slot ? *slot : NULL;

@@ -6,9 +6,7 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/modules.h"
-
-#define TIMER_METATABLE "ferry.timer"
-#define OPS_KEY "ferry.loop.ops"
+#include "core/names.h"
 
 struct timer_op {
     struct loop_op op; /* first: the scheduler waits on it */
@@ -24,7 +22,7 @@ static void timer_fire(struct loop_timer *timer)
 /* Stops the timer and leaves the ready queue; safe to call twice. */
 static int timer_close(lua_State *L)
 {
-    struct timer_op *t = luaL_checkudata(L, 1, TIMER_METATABLE);
+    struct timer_op *t = luaL_checkudata(L, 1, FERRY_TIMER_METATABLE);
     if (t->op.loop) {
         loop_timer_stop(t->op.loop, &t->timer);
         loop_op_unready(&t->op);
@@ -40,7 +38,7 @@ static int loop_lua_timer(lua_State *L)
     struct timer_op *t = lua_newuserdatauv(L, sizeof *t, 0);
     loop_op_init(&t->op, NULL); /* closed state until started */
     t->timer = (struct loop_timer){.fire = timer_fire};
-    luaL_setmetatable(L, TIMER_METATABLE);
+    luaL_setmetatable(L, FERRY_TIMER_METATABLE);
     t->op.loop = loop;
     loop_op_register(L, -1, &t->op);
     loop_timer_start(loop, &t->timer, seconds);
@@ -54,7 +52,7 @@ static int loop_lua_run_once(lua_State *L)
     struct ferry_loop *loop = ferry_loop_get(L);
     int status = loop_poll(loop, timeout);
     lua_newtable(L);
-    lua_getfield(L, LUA_REGISTRYINDEX, OPS_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_OPS_KEY);
     lua_Integer n = 0;
     struct loop_op *op;
     while ((op = loop_ready_pop(loop))) {
@@ -141,7 +139,7 @@ static const luaL_Reg timer_methods[] = {
 
 int luaopen_ferry_loop(lua_State *L)
 {
-    if (luaL_newmetatable(L, TIMER_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_TIMER_METATABLE)) {
         luaL_setfuncs(L, timer_methods, 0);
         lua_pushvalue(L, -1);
         lua_setfield(L, -2, "__index");

@@ -19,8 +19,7 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/modules.h"
-
-#define PROCESS_METATABLE "ferry.exec.process"
+#include "core/names.h"
 
 extern char **environ;
 
@@ -177,7 +176,7 @@ static void process_release(struct process *p)
 /* __gc, __close and cancel: kills a running child and frees everything. [-0, +0, -] */
 static int process_close(lua_State *L)
 {
-    process_release(luaL_checkudata(L, 1, PROCESS_METATABLE));
+    process_release(luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE));
     return 0;
 }
 
@@ -352,7 +351,7 @@ static int exec_start(lua_State *L)
     struct process *p = lua_newuserdatauv(L, sizeof *p, 1);
     memset(p, 0, sizeof *p);
     p->exit_watch.fd = p->input.fd = p->output[0].fd = p->output[1].fd = -1;
-    luaL_setmetatable(L, PROCESS_METATABLE);
+    luaL_setmetatable(L, FERRY_EXEC_PROCESS_METATABLE);
     lua_pushvalue(L, stdin_value);
     lua_setiuservalue(L, -2, 1);
     loop_op_init(&p->op, ferry_loop_get(L));
@@ -425,7 +424,7 @@ static int exec_start(lua_State *L)
 
 static int process_finished_lua(lua_State *L)
 {
-    struct process *p = luaL_checkudata(L, 1, PROCESS_METATABLE);
+    struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
     lua_pushboolean(L, process_finished(p));
     return 1;
 }
@@ -433,7 +432,7 @@ static int process_finished_lua(lua_State *L)
 /* op:kill([signal name or number]) -> true | nil, err. [-0|1, +1|2, -] */
 static int process_kill(lua_State *L)
 {
-    struct process *p = luaL_checkudata(L, 1, PROCESS_METATABLE);
+    struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
     int signal_number = SIGTERM;
     if (lua_type(L, 2) == LUA_TSTRING) {
         const char *name = lua_tostring(L, 2);
@@ -455,7 +454,7 @@ static int process_kill(lua_State *L)
 
 static int process_pid(lua_State *L)
 {
-    struct process *p = luaL_checkudata(L, 1, PROCESS_METATABLE);
+    struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
     lua_pushinteger(L, p->pid);
     return 1;
 }
@@ -463,7 +462,7 @@ static int process_pid(lua_State *L)
 /* op:result() -> {code, signal, stdout, stderr}. [-0, +1, e] */
 static int process_result(lua_State *L)
 {
-    struct process *p = luaL_checkudata(L, 1, PROCESS_METATABLE);
+    struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
     if (!process_finished(p))
         return luaL_error(L, "the process has not finished");
     if (p->out_of_memory)
@@ -512,7 +511,7 @@ static const luaL_Reg exec_functions[] = {
 
 int luaopen_ferry_exec(lua_State *L)
 {
-    if (luaL_newmetatable(L, PROCESS_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_EXEC_PROCESS_METATABLE)) {
         luaL_setfuncs(L, process_methods, 0);
         lua_pushvalue(L, -1);
         lua_setfield(L, -2, "__index");

@@ -18,6 +18,7 @@
 #include "core/embedded.h"
 #include "core/loop.h"
 #include "core/modules.h"
+#include "core/names.h"
 #include "ferry.h"
 
 /* Pushes nil, "path: reason" and returns 2 (the io library's convention). */
@@ -46,7 +47,7 @@ static int sys_listdir(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     DIR **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = NULL;
-    if (luaL_newmetatable(L, "ferry.dir")) {
+    if (luaL_newmetatable(L, FERRY_SYS_DIR_METATABLE)) {
         lua_pushcfunction(L, dir_box_close);
         lua_setfield(L, -2, "__gc");
     }
