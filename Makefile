@@ -4,9 +4,8 @@ PREFIX   ?= /usr/local
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 BUILD    ?= build/release
-PKGS     := lua5.4 libcurl libcjson yaml-0.1 libgit2 libedit
-DEB_PKGS := liblua5.4-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libgit2-dev \
-            libedit-dev pkg-config
+PKGS     := lua5.4 libcurl yaml-0.1 libgit2 libedit
+DEB_PKGS := liblua5.4-dev libcurl4-openssl-dev libyaml-dev libgit2-dev libedit-dev pkg-config
 # what the test suites drive besides ferry (tests/env installs its own servers)
 # (lua5.4: the conformance suite runs Debian's busted on the Lua ferry embeds,
 # whatever interpreter the `lua` alternative names)

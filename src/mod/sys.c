@@ -1,7 +1,6 @@
 /* require "ferry.sys": the few system calls the Lua library needs that
  * Lua's own io/os do not offer (directories, monotonic time, terminals,
  * atomic file replacement, library versions). */
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -199,10 +198,10 @@ static int sys_getpid(lua_State *L)
     return 1;
 }
 
-/* sys.versions() -> {ferry=, lua=, curl=, libgit2=, libyaml=, cjson=}. [-0, +1, m] */
+/* sys.versions() -> {ferry=, lua=, curl=, libgit2=, libyaml=}. [-0, +1, m] */
 static int sys_versions(lua_State *L)
 {
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 5);
     lua_pushliteral(L, FERRY_VERSION);
     lua_setfield(L, -2, "ferry");
     lua_pushliteral(L, LUA_RELEASE);
@@ -215,8 +214,6 @@ static int sys_versions(lua_State *L)
     lua_setfield(L, -2, "libgit2");
     lua_pushstring(L, yaml_get_version_string());
     lua_setfield(L, -2, "libyaml");
-    lua_pushstring(L, cJSON_Version());
-    lua_setfield(L, -2, "cjson");
     return 1;
 }
 
