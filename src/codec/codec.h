@@ -48,7 +48,8 @@ struct codec_path_step {
 
 /* Pushes the path as a Lua expression on the root, e.g.
  * $.spec.containers[1]["app.kubernetes.io/name"], so an error names the
- * exact value. [-0, +1, m] */
+ * exact value. A key that is neither a string nor a number is named by
+ * luaL_tolstring, which runs its __tostring. [-0, +1, e] */
 void codec_path_push(lua_State *L, const struct codec_path_step *steps, int count);
 
 /* When the depth cap is hit, tells a reference cycle (a table that is its

@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* "kind: message" keeps one line per error; extra fields stay inspectable. */
+/* __tostring: "kind: message" keeps one line per error; extra fields stay
+ * inspectable. Called directly on something that is not a table, it raises
+ * lua_getfield's error. [-1, +1, e] */
 static int error_tostring(lua_State *L)
 {
     lua_getfield(L, 1, "message");
@@ -28,6 +30,7 @@ void ferry_error_init(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* [-0, +1, m] */
 static void error_vpush(lua_State *L, const char *kind, const char *fmt, va_list ap)
 {
     lua_createtable(L, 0, 4);

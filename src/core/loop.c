@@ -212,6 +212,8 @@ int loop_active_count(struct ferry_loop *loop)
 
 /* ---- interrupts ------------------------------------------------------ */
 
+/* Set by the SIGINT handler on the running thread: raises the interrupt at
+ * the VM's next safe point. [-0, +0, v] */
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
@@ -281,8 +283,9 @@ void loop_interrupt_clear(void)
 {
     interrupt_pipe_drain();
     interrupt_count = 0;
+    /* re-arm after a first Ctrl-C was handled (the REPL goes on) */
     if (interrupts_caught)
-        interrupt_handler_install(); /* re-arm after a first Ctrl-C was handled (the REPL goes on) */
+        interrupt_handler_install();
 }
 
 lua_State *loop_running_thread_swap(lua_State *thread)
@@ -362,6 +365,7 @@ int loop_poll(struct ferry_loop *loop, double timeout)
 
 /* ---- the loop as a Lua userdata ------------------------------------- */
 
+/* __gc of the loop's userdata. [-1, +0, -] */
 static int loop_gc(lua_State *L)
 {
     struct ferry_loop **slot = lua_touserdata(L, 1);

@@ -3,12 +3,14 @@
 
 #include <lauxlib.h>
 
+/* The sentinel's __tostring. [-1, +1, m] */
 static int null_tostring(lua_State *L)
 {
     lua_pushliteral(L, "null");
     return 1;
 }
 
+/* [-0, +0, m] */
 static void metatable_init(lua_State *L, const char *name, const char *kind)
 {
     if (luaL_newmetatable(L, name)) {

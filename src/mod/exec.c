@@ -173,7 +173,7 @@ static void process_release(struct process *p)
     loop_op_unready(&p->op);
 }
 
-/* __gc, __close and cancel: kills a running child and frees everything. [-0, +0, -] */
+/* __gc, __close and cancel: kills a running child and frees everything. [-(1|2), +0, v] */
 static int process_close(lua_State *L)
 {
     process_release(luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE));
@@ -422,6 +422,7 @@ static int exec_start(lua_State *L)
 
 /* ---- results --------------------------------------------------------------------- */
 
+/* op:finished() -> whether the child has exited and its output is all read. [-1, +1, v] */
 static int process_finished_lua(lua_State *L)
 {
     struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
@@ -429,7 +430,7 @@ static int process_finished_lua(lua_State *L)
     return 1;
 }
 
-/* op:kill([signal name or number]) -> true | nil, err. [-0|1, +1|2, -] */
+/* op:kill([signal name or number]) -> true | nil, err. [-(1|2), +(1|2), v] */
 static int process_kill(lua_State *L)
 {
     struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
@@ -452,6 +453,7 @@ static int process_kill(lua_State *L)
     return 1;
 }
 
+/* op:pid() -> the child's process id (0 once it is reaped). [-1, +1, v] */
 static int process_pid(lua_State *L)
 {
     struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
@@ -459,7 +461,7 @@ static int process_pid(lua_State *L)
     return 1;
 }
 
-/* op:result() -> {code, signal, stdout, stderr}. [-0, +1, e] */
+/* op:result() -> {code, signal, stdout, stderr}. [-1, +1, v] */
 static int process_result(lua_State *L)
 {
     struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
@@ -485,7 +487,7 @@ static int process_result(lua_State *L)
     return 1;
 }
 
-/* exec.which(name) -> path | nil. [-1, +1, m] */
+/* exec.which(name) -> path | nil. [-1, +1, v] */
 static int exec_which(lua_State *L)
 {
     program_find(L, luaL_checkstring(L, 1));
@@ -509,6 +511,7 @@ static const luaL_Reg exec_functions[] = {
     {NULL, NULL},
 };
 
+/* [-0, +1, m] */
 int luaopen_ferry_exec(lua_State *L)
 {
     if (luaL_newmetatable(L, FERRY_EXEC_PROCESS_METATABLE)) {

@@ -20,7 +20,7 @@
 #include "core/names.h"
 #include "ferry.h"
 
-/* Pushes nil, "path: reason" and returns 2 (the io library's convention). */
+/* Pushes nil, "path: reason" and returns 2 (the io library's convention). [-0, +2, m] */
 static int sys_failure(lua_State *L, const char *path)
 {
     lua_pushnil(L);
@@ -29,7 +29,7 @@ static int sys_failure(lua_State *L, const char *path)
 }
 
 /* A directory stream owned by a userdata, so a memory error while the names
- * are pushed cannot leak it. */
+ * are pushed cannot leak it. __gc. [-1, +0, -] */
 static int dir_box_close(lua_State *L)
 {
     DIR **box = lua_touserdata(L, 1);
@@ -40,7 +40,8 @@ static int dir_box_close(lua_State *L)
     return 0;
 }
 
-/* sys.listdir(path) -> sorted names | nil, err. [-1, +1|2, m] */
+/* sys.listdir(path) -> sorted names | nil, err. It sorts with the global
+ * table.sort, hence e. [-1, +(1|2), e] */
 static int sys_listdir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -84,7 +85,7 @@ static const char *file_type_name(mode_t mode)
     return "other";
 }
 
-/* sys.stat(path) -> {type, size, mtime, mode} | nil, err. [-1, +1|2, m] */
+/* sys.stat(path) -> {type, size, mtime, mode} | nil, err. [-1, +(1|2), v] */
 static int sys_stat(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -103,7 +104,7 @@ static int sys_stat(lua_State *L)
     return 1;
 }
 
-/* sys.mkdir(path [, mode]) -> true | nil, err (existing dir is fine). [-1, +1|2, m] */
+/* sys.mkdir(path [, mode]) -> true | nil, err (existing dir is fine). [-(1|2), +(1|2), v] */
 static int sys_mkdir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -132,7 +133,7 @@ static int write_all(int fd, const char *data, size_t length)
 /* sys.write_atomic(path, text [, mode]) -> true | nil, err
  * Writes a temp file beside path, fsyncs it and renames it over path, so a
  * reader (or a resumed run after SIGKILL) sees the old or the new content,
- * never half of one. [-2|3, +1|2, m] */
+ * never half of one. [-(2|3), +(1|2), v] */
 static int sys_write_atomic(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -156,7 +157,7 @@ static int sys_write_atomic(lua_State *L)
     return sys_failure(L, path);
 }
 
-/* sys.chdir(path) -> true | nil, "path: reason". [-1, +1|2, m] */
+/* sys.chdir(path) -> true | nil, "path: reason". [-1, +(1|2), v] */
 static int sys_chdir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -166,7 +167,7 @@ static int sys_chdir(lua_State *L)
     return 1;
 }
 
-/* sys.realpath(path) -> absolute path | nil, err. [-1, +1|2, m] */
+/* sys.realpath(path) -> absolute path | nil, err. [-1, +(1|2), v] */
 static int sys_realpath(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -184,7 +185,7 @@ static int sys_monotonic(lua_State *L)
     return 1;
 }
 
-/* sys.isatty(fd) -> boolean. [-1, +1, -] */
+/* sys.isatty(fd) -> boolean. [-1, +1, v] */
 static int sys_isatty(lua_State *L)
 {
     lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -228,7 +229,7 @@ static int sys_embedded_modules(lua_State *L)
     return 1;
 }
 
-/* sys.embedded_source(module) -> source text | nil. [-1, +1, m] */
+/* sys.embedded_source(module) -> source text | nil. [-1, +1, v] */
 static int sys_embedded_source(lua_State *L)
 {
     const char *module = luaL_checkstring(L, 1);
@@ -258,6 +259,7 @@ static const luaL_Reg sys_functions[] = {
     {NULL, NULL},
 };
 
+/* [-0, +1, m] */
 int luaopen_ferry_sys(lua_State *L)
 {
     luaL_newlib(L, sys_functions);
