@@ -2,11 +2,11 @@
 
 PREFIX   ?= /usr/local
 CC       ?= cc
+OBJCOPY  ?= objcopy
 CFLAGS   ?= -O2 -g
 BUILD    ?= build/release
-PKGS     := lua5.4 libcurl libcjson yaml-0.1 libgit2 libedit
-DEB_PKGS := liblua5.4-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libgit2-dev \
-            libedit-dev pkg-config
+PKGS     := lua5.4 libcurl yaml-0.1 libgit2 libedit
+DEB_PKGS := liblua5.4-dev libcurl4-openssl-dev libyaml-dev libgit2-dev libedit-dev pkg-config
 # what the test suites drive besides ferry (tests/env installs its own servers)
 # (lua5.4: the conformance suite runs Debian's busted on the Lua ferry embeds,
 # whatever interpreter the `lua` alternative names)
@@ -43,9 +43,17 @@ $(BUILD)/ferry: $(CLI_OBJ) $(BUILD)/libferry.a
 libferry.a: $(BUILD)/libferry.a
 	cp $< $@.tmp && mv $@.tmp $@
 
-$(BUILD)/libferry.a: $(LIB_OBJ)
+# libferry.a holds one object: the library's objects linked into one (ld -r),
+# then every symbol but ferry_* and luaopen_ferry_* made local, so a program
+# linking it meets none of the names the files share among themselves.
+$(BUILD)/libferry.o: $(LIB_OBJ)
+	$(LD) -r -o $@.tmp $^
+	$(OBJCOPY) --wildcard --keep-global-symbol='ferry_*' --keep-global-symbol='luaopen_ferry_*' $@.tmp $@
+	rm -f $@.tmp
+
+$(BUILD)/libferry.a: $(BUILD)/libferry.o
 	rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $<
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -6,7 +6,7 @@
  *
  * Build (from the top of the repository, after `make`):
  *   cc -Iinclude examples/embed.c libferry.a \
- *      $(pkg-config --cflags --libs lua5.4 libcurl libcjson yaml-0.1 libgit2 libedit) -lm \
+ *      $(pkg-config --cflags --libs lua5.4 libcurl yaml-0.1 libgit2 libedit) -lm \
  *      -o embed
  */
 #include <lauxlib.h>

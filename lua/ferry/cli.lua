@@ -373,12 +373,12 @@ Examples:
 
 commands.version = {
   summary = "print the versions of ferry and its libraries",
-  usage = "Usage: ferry version\n\nPrints ferry's version and those of Lua, libcurl, libgit2, libyaml, cJSON.",
+  usage = "Usage: ferry version\n\nPrints ferry's version and those of Lua, libcurl, libgit2, libyaml.",
   run = function(args)
     if #args > 0 then return usage_error("version takes no arguments", "version") end
     local v = require("ferry.sys").versions()
     print("ferry " .. v.ferry)
-    for _, name in ipairs { "lua", "libcurl", "libgit2", "libyaml", "cjson" } do
+    for _, name in ipairs { "lua", "libcurl", "libgit2", "libyaml" } do
       print(string.format("%-8s %s", name, v[name]))
     end
     return EXIT_OK

@@ -8,7 +8,7 @@
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* base64.encode(s) -> text. [-1, +1, m] */
+/* base64.encode(s) -> text. [-1, +1, v] */
 static int base64_encode(lua_State *L)
 {
     size_t length;
@@ -44,7 +44,7 @@ static int decode_value(unsigned char c)
 }
 
 /* base64.decode(text) -> bytes; whitespace is ignored, anything else
- * outside the alphabet is an error naming its position. [-1, +1, e] */
+ * outside the alphabet is an error naming its position. [-1, +1, v] */
 static int base64_decode(lua_State *L)
 {
     size_t length;
@@ -82,6 +82,7 @@ static const luaL_Reg base64_functions[] = {
     {NULL, NULL},
 };
 
+/* [-0, +1, m] */
 int luaopen_ferry_base64(lua_State *L)
 {
     luaL_newlib(L, base64_functions);

@@ -3,11 +3,17 @@
  * Why not cJSON: see docs/modules/json.md. */
 #include "codec/codec.h"
 
+#include <locale.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/buffer.h"
 #include "core/error.h"
+#include "core/modules.h"
+#include "core/names.h"
 #include "core/value.h"
 
 /* Upvalues shared by every function of the module: looked up once at
@@ -16,12 +22,10 @@
 #define JSON_ARRAY_MT lua_upvalueindex(2)
 #define JSON_OBJECT_MT lua_upvalueindex(3)
 
-#define BUFFER_METATABLE "ferry.json.buffer"
-
 /* ---------------------------------------------------------------- buffers */
 
 /* A struct buffer inside a userdata: a raise anywhere leaves the memory to
- * __gc instead of leaking it. */
+ * __gc instead of leaking it. __gc and __close. [-(1|2), +0, -] */
 static int json_buffer_gc(lua_State *L)
 {
     buffer_free(lua_touserdata(L, 1));
@@ -33,7 +37,7 @@ static struct buffer *json_buffer_push(lua_State *L)
 {
     struct buffer *b = lua_newuserdatauv(L, sizeof *b, 0);
     *b = (struct buffer){0};
-    if (luaL_newmetatable(L, BUFFER_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_JSON_BUFFER_METATABLE)) {
         lua_pushcfunction(L, json_buffer_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, json_buffer_gc);
@@ -471,7 +475,7 @@ static void json_decode_value(struct json_decoder *d)
     }
 }
 
-/* json.decode(text) -> value. [-0, +1, v] */
+/* json.decode(text) -> value. [-1, +1, v] */
 static int json_decode(lua_State *L)
 {
     size_t length;
@@ -490,8 +494,8 @@ static int json_decode(lua_State *L)
 }
 
 /* json.safe_decode(text) -> value | nil, err: for callers that test rather
- * than catch. Errors other than a decode error (memory) still raise.
- * [-0, +(1|2), m] */
+ * than catch. Errors other than a decode error (memory, a text that is not
+ * a string) still raise. [-1, +(1|2), v] */
 static int json_safe_decode(lua_State *L)
 {
     luaL_checklstring(L, 1, NULL);
@@ -522,7 +526,9 @@ struct json_encoder {
 };
 
 /* Raises "message at $.path" with err.path set; the output is freed first.
- * [-0, +0, v] */
+ * Naming a key that is neither a string nor a number runs its __tostring,
+ * and reading a table's mark reads its metatable: the encoder may raise
+ * what such code raises (e). [-0, +0, e] */
 static void json_encode_fail(struct json_encoder *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
@@ -542,7 +548,7 @@ static void json_encode_fail(struct json_encoder *e, const char *fmt, ...)
     abort(); /* not reached: lua_error does not return */
 }
 
-/* Makes room for n more bytes, doubling. [-0, +0, v] */
+/* Makes room for n more bytes, doubling. [-0, +0, e] */
 static void json_grow(struct json_encoder *e, size_t n)
 {
     struct buffer *b = e->out;
@@ -556,14 +562,14 @@ static void json_grow(struct json_encoder *e, size_t n)
     b->capacity = capacity;
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static inline void json_reserve(struct json_encoder *e, size_t n)
 {
     if (n > e->out->capacity - e->out->length)
         json_grow(e, n);
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static inline void json_put(struct json_encoder *e, const char *s, size_t n)
 {
     json_reserve(e, n);
@@ -571,14 +577,14 @@ static inline void json_put(struct json_encoder *e, const char *s, size_t n)
     e->out->length += n;
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static inline void json_putc(struct json_encoder *e, char c)
 {
     json_reserve(e, 1);
     e->out->data[e->out->length++] = c;
 }
 
-/* A line break and the indent of level. [-0, +0, v] */
+/* A line break and the indent of level. [-0, +0, e] */
 static void json_newline(struct json_encoder *e, int level)
 {
     size_t n = (size_t)level * (size_t)e->indent;
@@ -592,7 +598,7 @@ static void json_newline(struct json_encoder *e, int level)
 static const char json_hex_digits[] = "0123456789abcdef";
 
 /* The escape of a byte the string stop table flagged (except UTF-8).
- * [-0, +0, v] */
+ * [-0, +0, e] */
 static void json_encode_escape(struct json_encoder *e, unsigned char c)
 {
     char escape[6] = {'\\', 0, '0', '0', 0, 0};
@@ -615,7 +621,7 @@ static void json_encode_escape(struct json_encoder *e, unsigned char c)
 }
 
 /* Writes a quoted string; what must not reach a JSON document (invalid
- * UTF-8) is an error naming where it was. [-0, +0, v] */
+ * UTF-8) is an error naming where it was. [-0, +0, e] */
 static void json_encode_string(struct json_encoder *e, const char *s, size_t n, const char *what)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -642,7 +648,7 @@ static void json_encode_string(struct json_encoder *e, const char *s, size_t n, 
     json_putc(e, '"');
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void json_encode_number(struct json_encoder *e, int idx)
 {
     char text[40];
@@ -662,7 +668,7 @@ static void json_encode_number(struct json_encoder *e, int idx)
 static void json_encode_value(struct json_encoder *e, int idx);
 
 /* The key at stack index key, written as an object member name; strings
- * and numbers are the only keys a document can hold. [-0, +0, v] */
+ * and numbers are the only keys a document can hold. [-0, +0, e] */
 static void json_encode_key(struct json_encoder *e, int key, const char *text, size_t n)
 {
     e->path[e->depth - 1].key = key;
@@ -676,7 +682,7 @@ static void json_encode_key(struct json_encoder *e, int key, const char *text, s
 }
 
 /* Before a member or element: the separator and, when pretty, the indent.
- * [-0, +0, v] */
+ * [-0, +0, e] */
 static void json_encode_separator(struct json_encoder *e, int first)
 {
     if (!first)
@@ -686,7 +692,7 @@ static void json_encode_separator(struct json_encoder *e, int first)
 }
 
 /* The member whose key is at stack index key and whose value is on top;
- * pops the value. [-1, +0, v] */
+ * pops the value. [-1, +0, e] */
 static void json_encode_member(struct json_encoder *e, int key, int first)
 {
     lua_State *L = e->L;
@@ -720,7 +726,7 @@ static int json_key_compare(const void *a, const void *b)
 }
 
 /* Members in byte order of their keys, as Python's sort_keys and Go's
- * encoding/json write them; returns their count. [-0, +0, v] */
+ * encoding/json write them; returns their count. [-0, +0, e] */
 static int json_encode_sorted_members(struct json_encoder *e, int idx)
 {
     lua_State *L = e->L;
@@ -742,7 +748,7 @@ static int json_encode_sorted_members(struct json_encoder *e, int idx)
 }
 
 /* Members in lua_next order, the fast default; returns their count.
- * [-0, +0, v] */
+ * [-0, +0, e] */
 static int json_encode_members(struct json_encoder *e, int idx)
 {
     lua_State *L = e->L;
@@ -753,7 +759,7 @@ static int json_encode_members(struct json_encoder *e, int idx)
     return count;
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void json_encode_object(struct json_encoder *e, int idx)
 {
     json_putc(e, '{');
@@ -764,7 +770,7 @@ static void json_encode_object(struct json_encoder *e, int idx)
 }
 
 /* Elements 1..n; holes (a marked array with nils) are written as null.
- * [-0, +0, v] */
+ * [-0, +0, e] */
 static void json_encode_array(struct json_encoder *e, int idx, lua_Integer n)
 {
     lua_State *L = e->L;
@@ -785,7 +791,7 @@ static void json_encode_array(struct json_encoder *e, int idx, lua_Integer n)
 
 /* How the table at idx encodes. The two marks are recognized by identity
  * first: ferry_table_kind's field lookup costs more on large documents.
- * [-0, +0, -] */
+ * [-0, +0, e] */
 static enum ferry_table_kind json_table_kind(lua_State *L, int idx, lua_Integer *length)
 {
     if (lua_getmetatable(L, idx)) {
@@ -799,7 +805,7 @@ static enum ferry_table_kind json_table_kind(lua_State *L, int idx, lua_Integer 
     return ferry_table_kind(L, idx, length);
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void json_encode_table(struct json_encoder *e, int idx)
 {
     if (e->depth >= CODEC_DEPTH_MAX) {
@@ -825,7 +831,7 @@ static void json_encode_table(struct json_encoder *e, int idx)
     e->depth--;
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void json_encode_value(struct json_encoder *e, int idx)
 {
     lua_State *L = e->L;
@@ -859,7 +865,7 @@ static void json_encode_value(struct json_encoder *e, int idx)
 }
 
 /* Reads {pretty=, sort_keys=, indent=} at arg 2; indent alone implies
- * pretty. [-0, +0, v] */
+ * pretty. [-0, +0, e] */
 static void json_encode_options(lua_State *L, struct json_encoder *e)
 {
     if (lua_isnoneornil(L, 2))
@@ -881,7 +887,7 @@ static void json_encode_options(lua_State *L, struct json_encoder *e)
 }
 
 /* json.encode(value [, options]) -> text. The encoder lives on the C stack;
- * only the output, in a box, owns memory. [-0, +1, v] */
+ * only the output, in a box, owns memory. [-(1|2), +1, e] */
 static int json_encode(lua_State *L)
 {
     luaL_checkany(L, 1);
@@ -898,13 +904,13 @@ static int json_encode(lua_State *L)
 /* ---------------------------------------------------------------- marks */
 
 /* json.array([t]): marks t (or a new table) so it stays an array when
- * empty. [-0, +1, v] */
+ * empty. [-(0|1), +1, v] */
 static int json_array(lua_State *L)
 {
     return codec_mark(L, JSON_ARRAY_MT);
 }
 
-/* json.object([t]). [-0, +1, v] */
+/* json.object([t]). [-(0|1), +1, v] */
 static int json_object(lua_State *L)
 {
     return codec_mark(L, JSON_OBJECT_MT);

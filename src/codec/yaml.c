@@ -7,21 +7,25 @@
 #include "codec/codec.h"
 
 #include <limits.h>
+#include <locale.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <yaml.h>
 
 #include "core/buffer.h"
 #include "core/error.h"
+#include "core/modules.h"
+#include "core/names.h"
 #include "core/value.h"
 
 /* Upvalues shared by every function of the module. */
 #define YAML_NULL lua_upvalueindex(1)
 #define YAML_ARRAY_MT lua_upvalueindex(2)
 #define YAML_OBJECT_MT lua_upvalueindex(3)
-
-#define PARSER_METATABLE "ferry.yaml.parser"
-#define EMITTER_METATABLE "ferry.yaml.emitter"
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
@@ -317,7 +321,7 @@ static void yaml_parser_box_release(struct yaml_parser_box *box)
     box->event_ready = box->parser_ready = 0;
 }
 
-/* __gc and __close. [-0, +0, -] */
+/* __gc and __close. [-(1|2), +0, -] */
 static int yaml_parser_box_gc(lua_State *L)
 {
     yaml_parser_box_release(lua_touserdata(L, 1));
@@ -330,7 +334,7 @@ static struct yaml_parser_box *yaml_parser_box_push(lua_State *L, const char *te
 {
     struct yaml_parser_box *box = lua_newuserdatauv(L, sizeof *box, 0);
     box->parser_ready = box->event_ready = 0;
-    if (luaL_newmetatable(L, PARSER_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_YAML_PARSER_METATABLE)) {
         lua_pushcfunction(L, yaml_parser_box_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, yaml_parser_box_gc);
@@ -833,7 +837,7 @@ static int yaml_decode_document(struct yaml_decoder *d)
 }
 
 /* Pushes options.source (nil when absent) so it stays alive; returns it.
- * [-0, +1, v] */
+ * [-0, +1, e] */
 static const char *yaml_source_push(lua_State *L, int options)
 {
     if (lua_isnoneornil(L, options)) {
@@ -848,7 +852,7 @@ static const char *yaml_source_push(lua_State *L, int options)
 
 /* Documents that are empty or null are skipped, as kubectl skips them;
  * all: every other document in an array, else the first one (or nil).
- * [-0, +1, v] */
+ * [-(1|2), +1, e] */
 static int yaml_decode_stream(lua_State *L, int all)
 {
     size_t length;
@@ -876,13 +880,13 @@ static int yaml_decode_stream(lua_State *L, int all)
     return 1;
 }
 
-/* yaml.decode(text [, {source=}]) -> first document or nil. [-0, +1, v] */
+/* yaml.decode(text [, {source=}]) -> first document or nil. [-(1|2), +1, e] */
 static int yaml_decode(lua_State *L)
 {
     return yaml_decode_stream(L, 0);
 }
 
-/* yaml.decode_all(text [, {source=}]) -> array of documents. [-0, +1, v] */
+/* yaml.decode_all(text [, {source=}]) -> array of documents. [-(1|2), +1, e] */
 static int yaml_decode_all(lua_State *L)
 {
     return yaml_decode_stream(L, 1);
@@ -906,7 +910,7 @@ static void yaml_emitter_box_release(struct yaml_emitter_box *box)
     buffer_free(&box->out);
 }
 
-/* __gc and __close. [-0, +0, -] */
+/* __gc and __close. [-(1|2), +0, -] */
 static int yaml_emitter_box_gc(lua_State *L)
 {
     yaml_emitter_box_release(lua_touserdata(L, 1));
@@ -928,7 +932,7 @@ static struct yaml_emitter_box *yaml_emitter_box_push(lua_State *L, int width)
     struct yaml_emitter_box *box = lua_newuserdatauv(L, sizeof *box, 0);
     box->emitter_ready = 0;
     box->out = (struct buffer){0};
-    if (luaL_newmetatable(L, EMITTER_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_YAML_EMITTER_METATABLE)) {
         lua_pushcfunction(L, yaml_emitter_box_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, yaml_emitter_box_gc);
@@ -954,7 +958,9 @@ struct yaml_encoder {
 };
 
 /* Raises "problem at $.path" (err.path set) after releasing the emitter.
- * [-0, +0, v] */
+ * As in json.c, naming a key may run its __tostring and reading a table's
+ * mark reads its metatable, so the encoder may raise what they raise (e).
+ * [-0, +0, e] */
 static void yaml_encode_fail(struct yaml_encoder *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
@@ -976,7 +982,7 @@ static void yaml_encode_fail(struct yaml_encoder *e, const char *fmt, ...)
 }
 
 /* Hands an event to the emitter, which owns it from then on whether it
- * succeeds or not. [-0, +0, v] */
+ * succeeds or not. [-0, +0, e] */
 static void yaml_emit(struct yaml_encoder *e, yaml_event_t *event, int initialized)
 {
     if (!initialized)
@@ -985,7 +991,7 @@ static void yaml_emit(struct yaml_encoder *e, yaml_event_t *event, int initializ
         yaml_encode_fail(e, "%s", e->box->emitter.problem ? e->box->emitter.problem : "cannot write YAML");
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void yaml_emit_scalar(struct yaml_encoder *e, const char *tag, const char *s, size_t n,
                              yaml_scalar_style_t style)
 {
@@ -1010,7 +1016,7 @@ static int yaml_utf8_valid(const char *s, size_t n)
 }
 
 /* Bytes that are not UTF-8 go out as !!binary, in lines of 70 like
- * go-yaml, so they come back exactly. [-0, +0, v] */
+ * go-yaml, so they come back exactly. [-0, +0, e] */
 static void yaml_encode_binary(struct yaml_encoder *e, const char *s, size_t n)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -1044,7 +1050,7 @@ static void yaml_encode_binary(struct yaml_encoder *e, const char *s, size_t n)
  * double-quoted when plain it would read as something else ("yes", "0755",
  * "", "1e3"), as a literal block when it has several lines. libyaml itself
  * falls back to quotes where plain is not allowed (": ", "#", edges).
- * [-0, +0, v] */
+ * [-0, +0, e] */
 static void yaml_encode_string(struct yaml_encoder *e, const char *s, size_t n)
 {
     if (!yaml_utf8_valid(s, n)) {
@@ -1061,7 +1067,7 @@ static void yaml_encode_string(struct yaml_encoder *e, const char *s, size_t n)
     yaml_emit_scalar(e, NULL, s, n, style);
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void yaml_encode_number(struct yaml_encoder *e, int idx)
 {
     char text[40];
@@ -1134,7 +1140,7 @@ static int yaml_key_compare(const void *x, const void *y)
     return yaml_key_less(bs, b->length, as, a->length);
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void yaml_encode_mapping(struct yaml_encoder *e, int idx)
 {
     lua_State *L = e->L;
@@ -1159,7 +1165,7 @@ static void yaml_encode_mapping(struct yaml_encoder *e, int idx)
     yaml_emit(e, &event, yaml_mapping_end_event_initialize(&event));
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void yaml_encode_sequence(struct yaml_encoder *e, int idx, lua_Integer n)
 {
     lua_State *L = e->L;
@@ -1176,7 +1182,7 @@ static void yaml_encode_sequence(struct yaml_encoder *e, int idx, lua_Integer n)
     yaml_emit(e, &event, yaml_sequence_end_event_initialize(&event));
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void yaml_encode_table(struct yaml_encoder *e, int idx)
 {
     if (e->depth >= CODEC_DEPTH_MAX) {
@@ -1200,7 +1206,7 @@ static void yaml_encode_table(struct yaml_encoder *e, int idx)
     e->depth--;
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, e] */
 static void yaml_encode_value(struct yaml_encoder *e, int idx)
 {
     lua_State *L = e->L;
@@ -1233,7 +1239,7 @@ static void yaml_encode_value(struct yaml_encoder *e, int idx)
     }
 }
 
-/* One document; the first has no "---" line. [-0, +0, v] */
+/* One document; the first has no "---" line. [-0, +0, e] */
 static void yaml_encode_document(struct yaml_encoder *e, int idx, int first)
 {
     yaml_event_t event;
@@ -1242,7 +1248,7 @@ static void yaml_encode_document(struct yaml_encoder *e, int idx, int first)
     yaml_emit(e, &event, yaml_document_end_event_initialize(&event, 1));
 }
 
-/* Encodes the documents at stack indexes first..last. [-0, +1, v] */
+/* Encodes the documents at stack indexes first..last. [-0, +1, e] */
 static int yaml_encode_documents(lua_State *L, int first, int last, int width)
 {
     struct yaml_encoder e = {.L = L};
@@ -1262,7 +1268,7 @@ static int yaml_encode_documents(lua_State *L, int first, int last, int width)
     return 1;
 }
 
-/* Reads {width=} at index options: kubectl's 80 unless told. [-0, +0, v] */
+/* Reads {width=} at index options: kubectl's 80 unless told. [-0, +0, e] */
 static int yaml_width_option(lua_State *L, int options)
 {
     if (lua_isnoneornil(L, options))
@@ -1277,7 +1283,7 @@ static int yaml_width_option(lua_State *L, int options)
     return isnum ? (int)width : 80;
 }
 
-/* yaml.encode(value [, {width=}]) -> text. [-0, +1, v] */
+/* yaml.encode(value [, {width=}]) -> text. [-(1|2), +1, e] */
 static int yaml_encode(lua_State *L)
 {
     luaL_checkany(L, 1);
@@ -1287,7 +1293,7 @@ static int yaml_encode(lua_State *L)
 }
 
 /* yaml.encode_all(list [, {width=}]) -> text with the documents separated
- * by "---". [-0, +1, v] */
+ * by "---". [-(1|2), +1, e] */
 static int yaml_encode_all(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -1306,13 +1312,13 @@ static int yaml_encode_all(lua_State *L)
 
 /* ------------------------------------------------------------------- marks */
 
-/* yaml.array([t]), the same mark as json's. [-0, +1, v] */
+/* yaml.array([t]), the same mark as json's. [-(0|1), +1, v] */
 static int yaml_array(lua_State *L)
 {
     return codec_mark(L, YAML_ARRAY_MT);
 }
 
-/* yaml.object([t]). [-0, +1, v] */
+/* yaml.object([t]). [-(0|1), +1, v] */
 static int yaml_object(lua_State *L)
 {
     return codec_mark(L, YAML_OBJECT_MT);

@@ -1,12 +1,13 @@
 #include "core/error.h"
+#include "core/names.h"
 
 #include <lauxlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-#define ERROR_METATABLE "ferry.error"
-
-/* "kind: message" keeps one line per error; extra fields stay inspectable. */
+/* __tostring: "kind: message" keeps one line per error; extra fields stay
+ * inspectable. Called directly on something that is not a table, it raises
+ * lua_getfield's error. [-1, +1, e] */
 static int error_tostring(lua_State *L)
 {
     lua_getfield(L, 1, "message");
@@ -22,13 +23,14 @@ static int error_tostring(lua_State *L)
 
 void ferry_error_init(lua_State *L)
 {
-    if (luaL_newmetatable(L, ERROR_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_ERROR_METATABLE)) {
         lua_pushcfunction(L, error_tostring);
         lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);
 }
 
+/* [-0, +1, m] */
 static void error_vpush(lua_State *L, const char *kind, const char *fmt, va_list ap)
 {
     lua_createtable(L, 0, 4);
@@ -37,7 +39,7 @@ static void error_vpush(lua_State *L, const char *kind, const char *fmt, va_list
     lua_pushvfstring(L, fmt, ap);
     lua_setfield(L, -2, "message");
     ferry_error_init(L);
-    luaL_setmetatable(L, ERROR_METATABLE);
+    luaL_setmetatable(L, FERRY_ERROR_METATABLE);
 }
 
 void ferry_error_push(lua_State *L, const char *kind, const char *fmt, ...)

@@ -136,13 +136,6 @@ int loop_job_finished(const struct loop_job *job)
     return job->finished;
 }
 
-void loop_job_free(struct loop_job *job)
-{
-    if (!job)
-        return;
-    loop_job_cancel(job, 0);
-}
-
 void loop_job_cancel(struct loop_job *job, double wait_seconds)
 {
     if (!job)

@@ -9,9 +9,9 @@
  * reads the results after done.
  *
  * Ownership: data belongs to the job from a successful loop_job_start until
- * loop_job_free (after done) or loop_job_cancel, which hand it to release().
+ * loop_job_cancel (after done, or to give up), which hands it to release().
  * An owner that goes away while work still runs (a cancelled task, a
- * collected op) calls loop_job_cancel: the job stops waking the loop and
+ * collected op) calls loop_job_cancel too: the job stops waking the loop and
  * the thread releases data itself when work returns. */
 #ifndef FERRY_JOB_H
 #define FERRY_JOB_H
@@ -36,9 +36,6 @@ int loop_job_cancelled(struct loop_job *job);
 
 /* For the loop thread: true once work has returned and done has run. */
 int loop_job_finished(const struct loop_job *job);
-
-/* Frees a finished job and releases its data. */
-void loop_job_free(struct loop_job *job);
 
 /* Asks work to stop and waits up to wait_seconds for it to return (so its
  * cleanup, such as removing a half-cloned directory, is over before the

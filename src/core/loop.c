@@ -12,9 +12,8 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/names.h"
 
-#define LOOP_KEY "ferry.loop.state"
-#define OPS_KEY "ferry.loop.ops"
 #define MAX_WAIT_FDS 256
 
 struct ferry_loop {
@@ -28,6 +27,7 @@ struct ferry_loop {
 
 /* Signal state is process-wide: only one loop catches interrupts. */
 static volatile sig_atomic_t interrupt_count;
+static int interrupts_caught; /* ferry_loop_catch_interrupts was called: SIGINT is ours */
 static int interrupt_pipe[2] = {-1, -1};
 static lua_State *volatile running_thread;
 
@@ -89,7 +89,7 @@ struct loop_op *loop_ready_pop(struct ferry_loop *loop)
 void loop_op_register(lua_State *L, int idx, struct loop_op *op)
 {
     idx = lua_absindex(L, idx);
-    lua_getfield(L, LUA_REGISTRYINDEX, OPS_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_OPS_KEY);
     lua_pushlightuserdata(L, op);
     lua_pushvalue(L, idx);
     lua_rawset(L, -3);
@@ -171,11 +171,6 @@ void loop_watch_stop(struct ferry_loop *loop, struct loop_watch *watch)
 
 /* ---- curl ------------------------------------------------------------ */
 
-CURLM *loop_multi(struct ferry_loop *loop)
-{
-    return loop->multi;
-}
-
 CURLMcode loop_transfer_start(struct ferry_loop *loop, CURL *easy)
 {
     CURLMcode rc = curl_multi_add_handle(loop->multi, easy);
@@ -217,6 +212,8 @@ int loop_active_count(struct ferry_loop *loop)
 
 /* ---- interrupts ------------------------------------------------------ */
 
+/* Set by the SIGINT handler on the running thread: raises the interrupt at
+ * the VM's next safe point. [-0, +0, v] */
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
@@ -252,16 +249,29 @@ static void interrupt_pipe_drain(void)
     }
 }
 
-void ferry_loop_catch_interrupts(lua_State *L)
+/* Without the pipe a poll is not woken by Ctrl-C, but the hook still stops
+ * the running task: failing to create it is not an error. */
+static void interrupt_pipe_open(void)
 {
-    (void)L;
     if (interrupt_pipe[0] < 0 && pipe2(interrupt_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         interrupt_pipe[0] = interrupt_pipe[1] = -1;
+}
+
+static void interrupt_handler_install(void)
+{
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_interrupt;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
+}
+
+void ferry_loop_catch_interrupts(lua_State *L)
+{
+    (void)L;
+    interrupt_pipe_open();
+    interrupt_handler_install();
+    interrupts_caught = 1;
 }
 
 int loop_interrupted(void)
@@ -273,14 +283,9 @@ void loop_interrupt_clear(void)
 {
     interrupt_pipe_drain();
     interrupt_count = 0;
-    if (interrupt_pipe[0] >= 0) {
-        /* Re-arm after a first Ctrl-C was handled (the REPL goes on). */
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = on_interrupt;
-        sigemptyset(&action.sa_mask);
-        sigaction(SIGINT, &action, NULL);
-    }
+    /* re-arm after a first Ctrl-C was handled (the REPL goes on) */
+    if (interrupts_caught)
+        interrupt_handler_install();
 }
 
 lua_State *loop_running_thread_swap(lua_State *thread)
@@ -360,6 +365,7 @@ int loop_poll(struct ferry_loop *loop, double timeout)
 
 /* ---- the loop as a Lua userdata ------------------------------------- */
 
+/* __gc of the loop's userdata. [-1, +0, -] */
 static int loop_gc(lua_State *L)
 {
     struct ferry_loop **slot = lua_touserdata(L, 1);
@@ -378,7 +384,7 @@ static int loop_gc(lua_State *L)
 
 void ferry_loop_open(lua_State *L)
 {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY) != LUA_TNIL) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_KEY) != LUA_TNIL) {
         lua_pop(L, 1);
         return;
     }
@@ -401,16 +407,15 @@ void ferry_loop_open(lua_State *L)
     }
     curl_multi_setopt(loop->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     *slot = loop;
-    lua_setfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+    lua_setfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_KEY);
     /* op pointer -> userdata, weak so a forgotten op can be collected */
     lua_newtable(L);
     lua_createtable(L, 0, 1);
     lua_pushliteral(L, "v");
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, OPS_KEY);
-    if (interrupt_pipe[0] < 0 && pipe2(interrupt_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        interrupt_pipe[0] = interrupt_pipe[1] = -1;
+    lua_setfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_OPS_KEY);
+    interrupt_pipe_open();
     /* A peer closing a socket or a child closing its stdin must be an error
      * code from write(), not a signal that ends the process. */
     struct sigaction current;
@@ -420,7 +425,7 @@ void ferry_loop_open(lua_State *L)
 
 struct ferry_loop *ferry_loop_get(lua_State *L)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_KEY);
     struct ferry_loop **slot = lua_touserdata(L, -1);
     lua_pop(L, 1);
     return slot ? *slot : NULL;

@@ -42,7 +42,8 @@ struct loop_transfer {
 };
 
 /* Creates the loop of this Lua state (a userdata in the registry whose __gc
- * frees it after every operation's __gc has run). [-0, +0, m] */
+ * frees it after every operation's __gc has run); raises when libcurl
+ * cannot make its multi handle. [-0, +0, v] */
 void ferry_loop_open(lua_State *L);
 
 /* The loop of this Lua state. [-0, +0, -] */
@@ -66,7 +67,6 @@ void loop_timer_stop(struct ferry_loop *loop, struct loop_timer *timer);
 void loop_watch_start(struct ferry_loop *loop, struct loop_watch *watch);
 void loop_watch_stop(struct ferry_loop *loop, struct loop_watch *watch);
 
-CURLM *loop_multi(struct ferry_loop *loop);
 CURLMcode loop_transfer_start(struct ferry_loop *loop, CURL *easy);
 void loop_transfer_stop(struct ferry_loop *loop, CURL *easy);
 
@@ -83,7 +83,8 @@ int loop_active_count(struct ferry_loop *loop);
 int loop_interrupted(void);
 void loop_interrupt_clear(void);
 
-/* The Lua thread the scheduler is running, so Ctrl-C can stop a busy loop in it. */
+/* The Lua thread the scheduler is running, so Ctrl-C can stop a busy loop in
+ * it; returns the previous one. [-0, +0, -] */
 lua_State *loop_running_thread_swap(lua_State *thread);
 
 #endif

@@ -1,4 +1,6 @@
-/* The C modules built into ferry. Each exports only its luaopen function. */
+/* The C modules built into ferry. Each exports only its luaopen function,
+ * which pushes the module's table: [-0, +1, m]; luaopen_ferry_git also
+ * raises when libgit2 cannot start: [-0, +1, v]. */
 #ifndef FERRY_MODULES_H
 #define FERRY_MODULES_H
 

@@ -12,7 +12,7 @@ const char *ferry_opt_string(lua_State *L, int options, const char *module, cons
 /* options[name] as a number, or fallback when absent. [-0, +0, e] */
 double ferry_opt_number(lua_State *L, int options, const char *module, const char *name, double fallback);
 
-/* options[name] as a boolean (Lua truthiness). [-0, +0, -] */
+/* options[name] as a boolean (Lua truthiness). [-0, +0, e] */
 int ferry_opt_boolean(lua_State *L, int options, const char *name);
 
 #endif

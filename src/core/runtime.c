@@ -11,9 +11,8 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/modules.h"
+#include "core/names.h"
 #include "core/value.h"
-
-#define LUA_PATH_KEY "ferry.lua_path" /* registry: array of override dirs */
 
 struct ferry_runtime {
     lua_State *L;
@@ -81,7 +80,7 @@ static int search_directory(lua_State *L, const char *dir, const char *module)
 static int search_ferry_library(lua_State *L)
 {
     const char *module = luaL_checkstring(L, 1);
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_PATH_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LUA_PATH_KEY);
     lua_Integer dirs = luaL_len(L, -1);
     for (lua_Integer i = 1; i <= dirs; i++) {
         lua_geti(L, -1, i);
@@ -107,7 +106,7 @@ static int search_ferry_library(lua_State *L)
 /* Adds DIR to the override path, in front. [-0, +0, m] */
 static void lua_path_prepend(lua_State *L, const char *dir)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_PATH_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LUA_PATH_KEY);
     lua_Integer n = luaL_len(L, -1);
     for (lua_Integer i = n; i >= 1; i--) {
         lua_geti(L, -1, i);
@@ -126,7 +125,7 @@ static void lua_path_from_environment(lua_State *L)
         return;
     luaL_Buffer dirs;
     const char *end = env + strlen(env);
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_PATH_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LUA_PATH_KEY);
     lua_Integer n = 0;
     for (const char *start = env; start <= end;) {
         const char *colon = strchr(start, ':');
@@ -146,7 +145,7 @@ static void lua_path_from_environment(lua_State *L)
 static void searcher_install(lua_State *L)
 {
     lua_newtable(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, LUA_PATH_KEY);
+    lua_setfield(L, LUA_REGISTRYINDEX, FERRY_LUA_PATH_KEY);
     lua_path_from_environment(L);
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "searchers");

@@ -6,9 +6,7 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/modules.h"
-
-#define TIMER_METATABLE "ferry.timer"
-#define OPS_KEY "ferry.loop.ops"
+#include "core/names.h"
 
 struct timer_op {
     struct loop_op op; /* first: the scheduler waits on it */
@@ -21,10 +19,11 @@ static void timer_fire(struct loop_timer *timer)
     loop_op_ready(&t->op);
 }
 
-/* Stops the timer and leaves the ready queue; safe to call twice. */
+/* cancel, __gc and __close: stops the timer and leaves the ready queue;
+ * safe to call twice. [-(1|2), +0, v] */
 static int timer_close(lua_State *L)
 {
-    struct timer_op *t = luaL_checkudata(L, 1, TIMER_METATABLE);
+    struct timer_op *t = luaL_checkudata(L, 1, FERRY_TIMER_METATABLE);
     if (t->op.loop) {
         loop_timer_stop(t->op.loop, &t->timer);
         loop_op_unready(&t->op);
@@ -32,7 +31,7 @@ static int timer_close(lua_State *L)
     return 0;
 }
 
-/* loop.timer(seconds) -> timer op, ready once the time has passed. [-1, +1, m] */
+/* loop.timer(seconds) -> timer op, ready once the time has passed. [-1, +1, v] */
 static int loop_lua_timer(lua_State *L)
 {
     double seconds = luaL_checknumber(L, 1);
@@ -40,21 +39,21 @@ static int loop_lua_timer(lua_State *L)
     struct timer_op *t = lua_newuserdatauv(L, sizeof *t, 0);
     loop_op_init(&t->op, NULL); /* closed state until started */
     t->timer = (struct loop_timer){.fire = timer_fire};
-    luaL_setmetatable(L, TIMER_METATABLE);
+    luaL_setmetatable(L, FERRY_TIMER_METATABLE);
     t->op.loop = loop;
     loop_op_register(L, -1, &t->op);
     loop_timer_start(loop, &t->timer, seconds);
     return 1;
 }
 
-/* loop.run_once(timeout) -> list of ready ops, interrupted. [-1, +2, m] */
+/* loop.run_once([timeout]) -> list of ready ops, interrupted. [-(0|1), +2, v] */
 static int loop_lua_run_once(lua_State *L)
 {
     double timeout = luaL_optnumber(L, 1, -1);
     struct ferry_loop *loop = ferry_loop_get(L);
     int status = loop_poll(loop, timeout);
     lua_newtable(L);
-    lua_getfield(L, LUA_REGISTRYINDEX, OPS_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LOOP_OPS_KEY);
     lua_Integer n = 0;
     struct loop_op *op;
     while ((op = loop_ready_pop(loop))) {
@@ -77,12 +76,14 @@ static int loop_lua_active(lua_State *L)
     return 1;
 }
 
+/* loop.interrupted() -> whether a Ctrl-C is pending. [-0, +1, -] */
 static int loop_lua_interrupted(lua_State *L)
 {
     lua_pushboolean(L, loop_interrupted());
     return 1;
 }
 
+/* loop.clear_interrupt(): forgets a pending Ctrl-C and re-arms the handler. [-0, +0, -] */
 static int loop_lua_clear_interrupt(lua_State *L)
 {
     (void)L;
@@ -92,7 +93,8 @@ static int loop_lua_clear_interrupt(lua_State *L)
 
 /* loop.resume(co, ...) -> true, ... | false, err, traceback
  * Like coroutine.resume, but marks co as the running thread for Ctrl-C and
- * takes the traceback before the coroutine's stack is closed. [-n, +r, m] */
+ * takes the traceback before the coroutine's stack is closed: n arguments
+ * after co, r results of the coroutine, or 3 values. [-(n+1), +(r+1)|3, v] */
 static int loop_lua_resume(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
@@ -139,9 +141,10 @@ static const luaL_Reg timer_methods[] = {
     {NULL, NULL},
 };
 
+/* [-0, +1, m] */
 int luaopen_ferry_loop(lua_State *L)
 {
-    if (luaL_newmetatable(L, TIMER_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_TIMER_METATABLE)) {
         luaL_setfuncs(L, timer_methods, 0);
         lua_pushvalue(L, -1);
         lua_setfield(L, -2, "__index");

@@ -1,17 +1,16 @@
+#include "core/names.h"
 #include "core/value.h"
 
 #include <lauxlib.h>
 
-#define NULL_KEY "ferry.null"
-#define ARRAY_METATABLE "ferry.array"
-#define OBJECT_METATABLE "ferry.object"
-
+/* The sentinel's __tostring. [-1, +1, m] */
 static int null_tostring(lua_State *L)
 {
     lua_pushliteral(L, "null");
     return 1;
 }
 
+/* [-0, +0, m] */
 static void metatable_init(lua_State *L, const char *name, const char *kind)
 {
     if (luaL_newmetatable(L, name)) {
@@ -24,7 +23,7 @@ static void metatable_init(lua_State *L, const char *name, const char *kind)
 
 void ferry_value_init(lua_State *L)
 {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY) == LUA_TNIL) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, FERRY_NULL_KEY) == LUA_TNIL) {
         lua_newuserdatauv(L, 0, 0);
         lua_createtable(L, 0, 2);
         lua_pushcfunction(L, null_tostring);
@@ -32,36 +31,25 @@ void ferry_value_init(lua_State *L)
         lua_pushliteral(L, "null");
         lua_setfield(L, -2, "__name");
         lua_setmetatable(L, -2);
-        lua_setfield(L, LUA_REGISTRYINDEX, NULL_KEY);
+        lua_setfield(L, LUA_REGISTRYINDEX, FERRY_NULL_KEY);
     }
     lua_pop(L, 1);
-    metatable_init(L, ARRAY_METATABLE, "array");
-    metatable_init(L, OBJECT_METATABLE, "object");
+    metatable_init(L, FERRY_ARRAY_METATABLE, "array");
+    metatable_init(L, FERRY_OBJECT_METATABLE, "object");
 }
 
 void ferry_null_push(lua_State *L)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
-}
-
-int ferry_is_null(lua_State *L, int idx)
-{
-    if (lua_type(L, idx) != LUA_TUSERDATA)
-        return 0;
-    idx = lua_absindex(L, idx);
-    ferry_null_push(L);
-    int same = lua_rawequal(L, idx, -1);
-    lua_pop(L, 1);
-    return same;
+    lua_getfield(L, LUA_REGISTRYINDEX, FERRY_NULL_KEY);
 }
 
 void ferry_table_mark(lua_State *L, int idx, enum ferry_table_kind kind)
 {
     idx = lua_absindex(L, idx);
     if (kind == FERRY_TABLE_ARRAY)
-        luaL_getmetatable(L, ARRAY_METATABLE);
+        luaL_getmetatable(L, FERRY_ARRAY_METATABLE);
     else if (kind == FERRY_TABLE_OBJECT)
-        luaL_getmetatable(L, OBJECT_METATABLE);
+        luaL_getmetatable(L, FERRY_OBJECT_METATABLE);
     else
         lua_pushnil(L);
     lua_setmetatable(L, idx);

@@ -16,17 +16,17 @@ void ferry_value_init(lua_State *L);
 /* Pushes the null sentinel. [-0, +1, -] */
 void ferry_null_push(lua_State *L);
 
-/* True when the value at idx is the null sentinel. [-0, +0, -] */
-int ferry_is_null(lua_State *L, int idx);
-
 /* Marks the table at idx as array or object (sets the shared metatable). [-0, +0, -] */
 void ferry_table_mark(lua_State *L, int idx, enum ferry_table_kind kind);
 
-/* The mark of the table at idx, FERRY_TABLE_UNMARKED if none. [-0, +0, -] */
+/* The mark of the table at idx, FERRY_TABLE_UNMARKED if none. Reading
+ * __jsontype from the table's metatable may run that metatable's own
+ * __index. [-0, +0, e] */
 enum ferry_table_kind ferry_table_marked(lua_State *L, int idx);
 
 /* How the table at idx encodes: its mark, else an array when its keys are
- * exactly 1..n with n > 0 (*length receives n), else an object. [-0, +0, -] */
+ * exactly 1..n with n > 0 (*length receives n), else an object.
+ * [-0, +0, e] (see ferry_table_marked) */
 enum ferry_table_kind ferry_table_kind(lua_State *L, int idx, lua_Integer *length);
 
 #endif

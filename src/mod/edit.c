@@ -26,8 +26,8 @@
 
 #include "core/loop.h"
 #include "core/modules.h"
+#include "core/names.h"
 
-#define EDITOR_METATABLE "ferry.editor"
 #define DEFAULT_HISTORY_SIZE 1000
 #define COMPLETION_STACK 16     /* slots the Tab callback may push */
 #define LISTED_CANDIDATES_MAX 200 /* longer lists end with "... N more" */
@@ -295,7 +295,7 @@ static unsigned char editor_complete(EditLine *el, int ch)
 
 static struct editor *editor_check(lua_State *L, int idx)
 {
-    return luaL_checkudata(L, idx, EDITOR_METATABLE);
+    return luaL_checkudata(L, idx, FERRY_EDITOR_METATABLE);
 }
 
 static struct editor *editor_check_open(lua_State *L, int idx)
@@ -353,7 +353,7 @@ static int edit_new(lua_State *L)
     /* closed state first, so __gc is safe whatever fails below */
     struct editor *e = lua_newuserdatauv(L, sizeof *e, 1);
     memset(e, 0, sizeof *e);
-    luaL_setmetatable(L, EDITOR_METATABLE);
+    luaL_setmetatable(L, FERRY_EDITOR_METATABLE);
     lua_pushvalue(L, 4);
     lua_setiuservalue(L, -2, 1);
     locale_from_environment();
@@ -547,7 +547,7 @@ static const luaL_Reg edit_functions[] = {
 
 int luaopen_ferry_edit(lua_State *L)
 {
-    if (luaL_newmetatable(L, EDITOR_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_EDITOR_METATABLE)) {
         luaL_setfuncs(L, editor_methods, 0);
         lua_pushvalue(L, -1);
         lua_setfield(L, -2, "__index");

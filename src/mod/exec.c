@@ -19,8 +19,7 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/modules.h"
-
-#define PROCESS_METATABLE "ferry.exec.process"
+#include "core/names.h"
 
 extern char **environ;
 
@@ -174,10 +173,10 @@ static void process_release(struct process *p)
     loop_op_unready(&p->op);
 }
 
-/* __gc, __close and cancel: kills a running child and frees everything. [-0, +0, -] */
+/* __gc, __close and cancel: kills a running child and frees everything. [-(1|2), +0, v] */
 static int process_close(lua_State *L)
 {
-    process_release(luaL_checkudata(L, 1, PROCESS_METATABLE));
+    process_release(luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE));
     return 0;
 }
 
@@ -352,7 +351,7 @@ static int exec_start(lua_State *L)
     struct process *p = lua_newuserdatauv(L, sizeof *p, 1);
     memset(p, 0, sizeof *p);
     p->exit_watch.fd = p->input.fd = p->output[0].fd = p->output[1].fd = -1;
-    luaL_setmetatable(L, PROCESS_METATABLE);
+    luaL_setmetatable(L, FERRY_EXEC_PROCESS_METATABLE);
     lua_pushvalue(L, stdin_value);
     lua_setiuservalue(L, -2, 1);
     loop_op_init(&p->op, ferry_loop_get(L));
@@ -423,17 +422,18 @@ static int exec_start(lua_State *L)
 
 /* ---- results --------------------------------------------------------------------- */
 
+/* op:finished() -> whether the child has exited and its output is all read. [-1, +1, v] */
 static int process_finished_lua(lua_State *L)
 {
-    struct process *p = luaL_checkudata(L, 1, PROCESS_METATABLE);
+    struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
     lua_pushboolean(L, process_finished(p));
     return 1;
 }
 
-/* op:kill([signal name or number]) -> true | nil, err. [-0|1, +1|2, -] */
+/* op:kill([signal name or number]) -> true | nil, err. [-(1|2), +(1|2), v] */
 static int process_kill(lua_State *L)
 {
-    struct process *p = luaL_checkudata(L, 1, PROCESS_METATABLE);
+    struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
     int signal_number = SIGTERM;
     if (lua_type(L, 2) == LUA_TSTRING) {
         const char *name = lua_tostring(L, 2);
@@ -453,17 +453,18 @@ static int process_kill(lua_State *L)
     return 1;
 }
 
+/* op:pid() -> the child's process id (0 once it is reaped). [-1, +1, v] */
 static int process_pid(lua_State *L)
 {
-    struct process *p = luaL_checkudata(L, 1, PROCESS_METATABLE);
+    struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
     lua_pushinteger(L, p->pid);
     return 1;
 }
 
-/* op:result() -> {code, signal, stdout, stderr}. [-0, +1, e] */
+/* op:result() -> {code, signal, stdout, stderr}. [-1, +1, v] */
 static int process_result(lua_State *L)
 {
-    struct process *p = luaL_checkudata(L, 1, PROCESS_METATABLE);
+    struct process *p = luaL_checkudata(L, 1, FERRY_EXEC_PROCESS_METATABLE);
     if (!process_finished(p))
         return luaL_error(L, "the process has not finished");
     if (p->out_of_memory)
@@ -486,7 +487,7 @@ static int process_result(lua_State *L)
     return 1;
 }
 
-/* exec.which(name) -> path | nil. [-1, +1, m] */
+/* exec.which(name) -> path | nil. [-1, +1, v] */
 static int exec_which(lua_State *L)
 {
     program_find(L, luaL_checkstring(L, 1));
@@ -510,9 +511,10 @@ static const luaL_Reg exec_functions[] = {
     {NULL, NULL},
 };
 
+/* [-0, +1, m] */
 int luaopen_ferry_exec(lua_State *L)
 {
-    if (luaL_newmetatable(L, PROCESS_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_EXEC_PROCESS_METATABLE)) {
         luaL_setfuncs(L, process_methods, 0);
         lua_pushvalue(L, -1);
         lua_setfield(L, -2, "__index");

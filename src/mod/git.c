@@ -25,7 +25,7 @@
 
 static int guard_close(lua_State *L)
 {
-    struct guard *g = luaL_checkudata(L, 1, GIT_GUARD_METATABLE);
+    struct guard *g = luaL_checkudata(L, 1, FERRY_GIT_GUARD_METATABLE);
     for (int i = GUARD_SLOTS - 1; i >= 0; i--) {
         if (g->slots[i].resource) {
             g->slots[i].release(g->slots[i].resource);
@@ -40,7 +40,7 @@ struct guard *ferry_git_guard_push(lua_State *L)
 {
     struct guard *g = lua_newuserdatauv(L, sizeof *g, 0);
     memset(g, 0, sizeof *g);
-    luaL_setmetatable(L, GIT_GUARD_METATABLE);
+    luaL_setmetatable(L, FERRY_GIT_GUARD_METATABLE);
     lua_toclose(L, -1);
     return g;
 }
@@ -262,9 +262,9 @@ int luaopen_ferry_git(lua_State *L)
         initialized = 1;
     }
     static const luaL_Reg guard_methods[] = {{"__close", guard_close}, {"__gc", guard_close}, {NULL, NULL}};
-    metatable_make(L, GIT_GUARD_METATABLE, guard_methods);
-    metatable_make(L, GIT_REPO_METATABLE, repo_methods);
-    metatable_make(L, GIT_OP_METATABLE, op_methods);
+    metatable_make(L, FERRY_GIT_GUARD_METATABLE, guard_methods);
+    metatable_make(L, FERRY_GIT_REPOSITORY_METATABLE, repo_methods);
+    metatable_make(L, FERRY_GIT_OP_METATABLE, op_methods);
     ferry_error_init(L);
     luaL_newlib(L, git_functions);
     return 1;

@@ -1,17 +1,15 @@
 /* What the files of require "ferry.git" share: git.c (the module, guards,
  * errors), git_repo.c (the local repository) and git_remote.c (clone, fetch,
  * push on worker threads). Only luaopen_ferry_git is the module's entry;
- * the rest carries the ferry_git_ prefix because a static library cannot
- * hide names shared between its files. */
+ * what the files share carries the ferry_git_ prefix, as every name
+ * libferry.a exports does (see the Makefile's library rule). */
 #ifndef FERRY_GIT_H
 #define FERRY_GIT_H
 
 #include <git2.h>
 #include <lua.h>
 
-#define GIT_REPO_METATABLE "ferry.git.repository"
-#define GIT_OP_METATABLE "ferry.git.op"
-#define GIT_GUARD_METATABLE "ferry.git.guard"
+#include "core/names.h"
 
 /* ---- guard: libgit2 objects held by the running C function ---- */
 

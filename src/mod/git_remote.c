@@ -525,7 +525,7 @@ static void op_done(void *owner)
  * removes its half-made directory then. Safe to call twice. [-0, +0, -] */
 int ferry_git_op_close(lua_State *L)
 {
-    struct git_op *o = luaL_checkudata(L, 1, GIT_OP_METATABLE);
+    struct git_op *o = luaL_checkudata(L, 1, FERRY_GIT_OP_METATABLE);
     if (o->job) {
         loop_job_cancel(o->job, 0);
         o->job = NULL;
@@ -586,7 +586,7 @@ static struct git_op *op_push(lua_State *L, enum work_kind kind)
 {
     struct git_op *o = lua_newuserdatauv(L, sizeof *o, 0);
     memset(o, 0, sizeof *o);
-    luaL_setmetatable(L, GIT_OP_METATABLE);
+    luaL_setmetatable(L, FERRY_GIT_OP_METATABLE);
     loop_op_init(&o->op, ferry_loop_get(L));
     if (!(o->work = calloc(1, sizeof *o->work)))
         luaL_error(L, "out of memory");
@@ -660,7 +660,7 @@ int ferry_git_repo_push(lua_State *L)
 /* op:finished() -> boolean. [-0, +1, -] */
 int ferry_git_op_finished(lua_State *L)
 {
-    struct git_op *o = luaL_checkudata(L, 1, GIT_OP_METATABLE);
+    struct git_op *o = luaL_checkudata(L, 1, FERRY_GIT_OP_METATABLE);
     lua_pushboolean(L, !o->job || loop_job_finished(o->job));
     return 1;
 }
@@ -670,7 +670,7 @@ int ferry_git_op_finished(lua_State *L)
  * class) only when the reason is libgit2's message. [-0, +1, e] */
 int ferry_git_op_result(lua_State *L)
 {
-    struct git_op *o = luaL_checkudata(L, 1, GIT_OP_METATABLE);
+    struct git_op *o = luaL_checkudata(L, 1, FERRY_GIT_OP_METATABLE);
     if (!o->job)
         return luaL_error(L, "the git operation was closed or cancelled");
     if (!loop_job_finished(o->job))

@@ -13,7 +13,7 @@
 
 git_repository *ferry_git_repo_check(lua_State *L, int idx)
 {
-    struct repo_handle *h = luaL_checkudata(L, idx, GIT_REPO_METATABLE);
+    struct repo_handle *h = luaL_checkudata(L, idx, FERRY_GIT_REPOSITORY_METATABLE);
     if (!h->repo)
         luaL_error(L, "attempt to use a closed repository");
     return h->repo;
@@ -22,7 +22,7 @@ git_repository *ferry_git_repo_check(lua_State *L, int idx)
 /* Frees the repository; safe to call twice. [-0, +0, -] */
 int ferry_git_repo_close(lua_State *L)
 {
-    struct repo_handle *h = luaL_checkudata(L, 1, GIT_REPO_METATABLE);
+    struct repo_handle *h = luaL_checkudata(L, 1, FERRY_GIT_REPOSITORY_METATABLE);
     if (h->repo) {
         git_repository_free(h->repo);
         h->repo = NULL;
@@ -35,7 +35,7 @@ static struct repo_handle *repo_handle_push(lua_State *L)
 {
     struct repo_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->repo = NULL;
-    luaL_setmetatable(L, GIT_REPO_METATABLE);
+    luaL_setmetatable(L, FERRY_GIT_REPOSITORY_METATABLE);
     return h;
 }
 

@@ -1,7 +1,7 @@
 /* require "ferry.sys": the few system calls the Lua library needs that
  * Lua's own io/os do not offer (directories, file types, whole files,
- * monotonic time, terminals, atomic file replacement, library versions). */
-#include <cjson/cJSON.h>
+ * monotonic time, terminals, atomic file replacement, file locks, library
+ * versions). */
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -19,9 +19,10 @@
 #include "core/embedded.h"
 #include "core/loop.h"
 #include "core/modules.h"
+#include "core/names.h"
 #include "ferry.h"
 
-/* Pushes nil, "path: reason" and returns 2 (the io library's convention). */
+/* Pushes nil, "path: reason" and returns 2 (the io library's convention). [-0, +2, m] */
 static int sys_failure(lua_State *L, const char *path)
 {
     lua_pushnil(L);
@@ -30,7 +31,7 @@ static int sys_failure(lua_State *L, const char *path)
 }
 
 /* A directory stream owned by a userdata, so a memory error while the names
- * are pushed cannot leak it. */
+ * are pushed cannot leak it. __gc. [-1, +0, -] */
 static int dir_box_close(lua_State *L)
 {
     DIR **box = lua_touserdata(L, 1);
@@ -41,13 +42,14 @@ static int dir_box_close(lua_State *L)
     return 0;
 }
 
-/* sys.listdir(path) -> sorted names | nil, err. [-1, +1|2, m] */
+/* sys.listdir(path) -> sorted names | nil, err. It sorts with the global
+ * table.sort, hence e. [-1, +(1|2), e] */
 static int sys_listdir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     DIR **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = NULL;
-    if (luaL_newmetatable(L, "ferry.dir")) {
+    if (luaL_newmetatable(L, FERRY_SYS_DIR_METATABLE)) {
         lua_pushcfunction(L, dir_box_close);
         lua_setfield(L, -2, "__gc");
     }
@@ -100,7 +102,7 @@ static int stat_push(lua_State *L, const struct stat *st)
     return 1;
 }
 
-/* sys.stat(path) -> {type, size, mtime, mode} | nil, err. [-1, +1|2, m] */
+/* sys.stat(path) -> {type, size, mtime, mode} | nil, err. [-1, +(1|2), v] */
 static int sys_stat(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -110,7 +112,7 @@ static int sys_stat(lua_State *L)
     return stat_push(L, &st);
 }
 
-/* sys.lstat(path) -> like sys.stat, of a symbolic link itself (type "link"). [-1, +1|2, m] */
+/* sys.lstat(path) -> like sys.stat, of a symbolic link itself (type "link"). [-1, +(1|2), v] */
 static int sys_lstat(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -139,7 +141,7 @@ static int sys_read_file(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     int *box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = -1;
-    if (luaL_newmetatable(L, "ferry.fd")) {
+    if (luaL_newmetatable(L, FERRY_SYS_FD_METATABLE)) {
         lua_pushcfunction(L, fd_box_close);
         lua_setfield(L, -2, "__gc");
     }
@@ -170,7 +172,7 @@ static int sys_read_file(lua_State *L)
     return 1;
 }
 
-/* sys.mkdir(path [, mode]) -> true | nil, err (existing dir is fine). [-1, +1|2, m] */
+/* sys.mkdir(path [, mode]) -> true | nil, err (existing dir is fine). [-(1|2), +(1|2), v] */
 static int sys_mkdir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -199,7 +201,7 @@ static int write_all(int fd, const char *data, size_t length)
 /* sys.write_atomic(path, text [, mode]) -> true | nil, err
  * Writes a temp file beside path, fsyncs it and renames it over path, so a
  * reader (or a resumed run after SIGKILL) sees the old or the new content,
- * never half of one. [-2|3, +1|2, m] */
+ * never half of one. [-(2|3), +(1|2), v] */
 static int sys_write_atomic(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -223,7 +225,7 @@ static int sys_write_atomic(lua_State *L)
     return sys_failure(L, path);
 }
 
-/* sys.chdir(path) -> true | nil, "path: reason". [-1, +1|2, m] */
+/* sys.chdir(path) -> true | nil, "path: reason". [-1, +(1|2), v] */
 static int sys_chdir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -233,7 +235,7 @@ static int sys_chdir(lua_State *L)
     return 1;
 }
 
-/* sys.realpath(path) -> absolute path | nil, err. [-1, +1|2, m] */
+/* sys.realpath(path) -> absolute path | nil, err. [-1, +(1|2), v] */
 static int sys_realpath(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -251,7 +253,7 @@ static int sys_monotonic(lua_State *L)
     return 1;
 }
 
-/* sys.isatty(fd) -> boolean. [-1, +1, -] */
+/* sys.isatty(fd) -> boolean. [-1, +1, v] */
 static int sys_isatty(lua_State *L)
 {
     lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -265,10 +267,10 @@ static int sys_getpid(lua_State *L)
     return 1;
 }
 
-/* sys.versions() -> {ferry=, lua=, curl=, libgit2=, libyaml=, cjson=}. [-0, +1, m] */
+/* sys.versions() -> {ferry=, lua=, curl=, libgit2=, libyaml=}. [-0, +1, m] */
 static int sys_versions(lua_State *L)
 {
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 5);
     lua_pushliteral(L, FERRY_VERSION);
     lua_setfield(L, -2, "ferry");
     lua_pushliteral(L, LUA_RELEASE);
@@ -281,8 +283,6 @@ static int sys_versions(lua_State *L)
     lua_setfield(L, -2, "libgit2");
     lua_pushstring(L, yaml_get_version_string());
     lua_setfield(L, -2, "libyaml");
-    lua_pushstring(L, cJSON_Version());
-    lua_setfield(L, -2, "cjson");
     return 1;
 }
 
@@ -297,7 +297,7 @@ static int sys_embedded_modules(lua_State *L)
     return 1;
 }
 
-/* sys.embedded_source(module) -> source text | nil. [-1, +1, m] */
+/* sys.embedded_source(module) -> source text | nil. [-1, +1, v] */
 static int sys_embedded_source(lua_State *L)
 {
     const char *module = luaL_checkstring(L, 1);
@@ -314,8 +314,6 @@ static int sys_embedded_source(lua_State *L)
 /* A lock on a file (flock): held while the userdata lives or until
  * release/close, dropped by the kernel when the process dies, so a lock
  * left by a killed process is never mistaken for a live one. */
-#define SYS_LOCK_METATABLE "ferry.sys.lock"
-
 struct sys_lock {
     int fd; /* -1 once released */
 };
@@ -323,7 +321,7 @@ struct sys_lock {
 /* lock:release(), __gc and __close. [-0, +0, -] */
 static int sys_lock_release(lua_State *L)
 {
-    struct sys_lock *lock = luaL_checkudata(L, 1, SYS_LOCK_METATABLE);
+    struct sys_lock *lock = luaL_checkudata(L, 1, FERRY_SYS_LOCK_METATABLE);
     if (lock->fd >= 0) {
         close(lock->fd); /* closing the last descriptor drops the flock */
         lock->fd = -1;
@@ -342,7 +340,7 @@ static int sys_lock(lua_State *L)
     const char *text = luaL_optlstring(L, 2, NULL, &length);
     struct sys_lock *lock = lua_newuserdatauv(L, sizeof *lock, 0);
     lock->fd = -1; /* closed before anything is acquired: __gc is safe */
-    luaL_setmetatable(L, SYS_LOCK_METATABLE);
+    luaL_setmetatable(L, FERRY_SYS_LOCK_METATABLE);
     lock->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock->fd < 0)
         return sys_failure(L, path);
@@ -391,9 +389,10 @@ static const luaL_Reg sys_functions[] = {
     {NULL, NULL},
 };
 
+/* [-0, +1, m] */
 int luaopen_ferry_sys(lua_State *L)
 {
-    if (luaL_newmetatable(L, SYS_LOCK_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_SYS_LOCK_METATABLE)) {
         luaL_setfuncs(L, sys_lock_methods, 0);
         lua_pushvalue(L, -1);
         lua_setfield(L, -2, "__index");

@@ -12,9 +12,8 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/modules.h"
+#include "core/names.h"
 #include "core/options.h"
-
-#define REQUEST_METATABLE "ferry.http.request"
 
 enum request_state { REQUEST_CLOSED, REQUEST_RUNNING, REQUEST_FINISHED };
 
@@ -98,7 +97,7 @@ static void request_release(struct http_request *r)
 /* __gc, __close and cancel: stops the transfer and frees everything. [-0, +0, -] */
 static int request_close(lua_State *L)
 {
-    request_release(luaL_checkudata(L, 1, REQUEST_METATABLE));
+    request_release(luaL_checkudata(L, 1, FERRY_HTTP_REQUEST_METATABLE));
     return 0;
 }
 
@@ -253,7 +252,7 @@ static int http_start(lua_State *L)
     /* closed state first: any error below leaves __gc something safe */
     struct http_request *r = lua_newuserdatauv(L, sizeof *r, 0);
     memset(r, 0, sizeof *r);
-    luaL_setmetatable(L, REQUEST_METATABLE);
+    luaL_setmetatable(L, FERRY_HTTP_REQUEST_METATABLE);
     r->transfer.done = on_done;
     r->streaming = ferry_opt_boolean(L, 1, "stream");
     if (!(r->safe_url = url_without_credentials(url)) || !(r->easy = curl_easy_init()))
@@ -352,7 +351,7 @@ static void headers_push(lua_State *L, const struct buffer *lines)
 /* op:finished() -> boolean. [-0, +1, -] */
 static int request_finished(lua_State *L)
 {
-    struct http_request *r = luaL_checkudata(L, 1, REQUEST_METATABLE);
+    struct http_request *r = luaL_checkudata(L, 1, FERRY_HTTP_REQUEST_METATABLE);
     lua_pushboolean(L, r->state != REQUEST_RUNNING);
     return 1;
 }
@@ -360,7 +359,7 @@ static int request_finished(lua_State *L)
 /* op:status() -> the HTTP status received so far (0 before the headers). [-0, +1, -] */
 static int request_status(lua_State *L)
 {
-    struct http_request *r = luaL_checkudata(L, 1, REQUEST_METATABLE);
+    struct http_request *r = luaL_checkudata(L, 1, FERRY_HTTP_REQUEST_METATABLE);
     long status = 0;
     if (r->easy)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -371,7 +370,7 @@ static int request_status(lua_State *L)
 /* op:take() -> the body bytes received since the last take ("" if none). [-0, +1, m] */
 static int request_take(lua_State *L)
 {
-    struct http_request *r = luaL_checkudata(L, 1, REQUEST_METATABLE);
+    struct http_request *r = luaL_checkudata(L, 1, FERRY_HTTP_REQUEST_METATABLE);
     lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.length);
     buffer_reset(&r->body);
     return 1;
@@ -381,7 +380,7 @@ static int request_take(lua_State *L)
  * [-0, +1, e] */
 static int request_result(lua_State *L)
 {
-    struct http_request *r = luaL_checkudata(L, 1, REQUEST_METATABLE);
+    struct http_request *r = luaL_checkudata(L, 1, FERRY_HTTP_REQUEST_METATABLE);
     if (r->state == REQUEST_CLOSED)
         return luaL_error(L, "the HTTP request was closed or cancelled");
     if (r->state == REQUEST_RUNNING)
@@ -422,7 +421,7 @@ static const luaL_Reg http_functions[] = {
 
 int luaopen_ferry_http(lua_State *L)
 {
-    if (luaL_newmetatable(L, REQUEST_METATABLE)) {
+    if (luaL_newmetatable(L, FERRY_HTTP_REQUEST_METATABLE)) {
         luaL_setfuncs(L, request_methods, 0);
         lua_pushvalue(L, -1);
         lua_setfield(L, -2, "__index");

@@ -1,6 +1,7 @@
 /* Embeds ferry the way docs/embedding.md shows, through include/ferry.h only. */
 #include <lauxlib.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -127,6 +128,26 @@ static void test_open_modules_into_own_state(void)
     lua_close(L);
 }
 
+static void host_on_interrupt(int signal_number)
+{
+    (void)signal_number;
+}
+
+/* Ctrl-C is the host's unless it hands it to ferry (ferry_catch_interrupts). */
+static void test_host_keeps_its_interrupt_handler(void)
+{
+    struct sigaction mine, seen, previous;
+    memset(&mine, 0, sizeof mine);
+    mine.sa_handler = host_on_interrupt;
+    sigemptyset(&mine.sa_mask);
+    sigaction(SIGINT, &mine, &previous);
+    ferry_runtime *rt = ferry_open();
+    CHECK(ferry_run_string(rt, "require('task').sleep(0.01)", "=sleep", NULL) == FERRY_OK);
+    ferry_close(rt);
+    sigaction(SIGINT, &previous, &seen);
+    CHECK(seen.sa_handler == host_on_interrupt);
+}
+
 int main(void)
 {
     clock_t started = clock();
@@ -139,5 +160,6 @@ int main(void)
     RUN(test_host_functions_and_files);
     RUN(test_run_main_returns_exit_code);
     RUN(test_open_modules_into_own_state);
+    RUN(test_host_keeps_its_interrupt_handler);
     return unit_summary(started);
 }
