@@ -659,7 +659,9 @@ function Session:main()
     self:banner()
   end
   while not self.quit do
-    local ok, err = xpcall(self.step, debug.traceback, self)
+    local ok, err = xpcall(self.step, function(e)
+      return errors.is(e, "interrupted") and e or errors.traceback(e, 2)
+    end, self)
     if not ok then
       -- a Ctrl-C between two lines, or a fault of the REPL itself: keep going
       loop.clear_interrupt()
