@@ -489,7 +489,7 @@ local function remote_of(self, options, name)
   local url, push_url, fetchspec = call(self.handle.remote, self.handle, remote)
   if not url then
     error(errors.new("git", string.format("%s: the repository in %s has no remote named '%s'", name, self.dir,
-      remote), { code = "not_found" }), 0)
+      remote), { reason = "NotFound" }), 0)
   end
   return remote, url, push_url, fetchspec
 end
@@ -521,7 +521,7 @@ function Repo:push(options)
     branch = current
     if not branch then
       error(errors.new("git", string.format("push: HEAD is detached in %s: check out a branch or give "
-        .. "{branch = ...}", self.dir), { code = "detached" }), 0)
+        .. "{branch = ...}", self.dir), { reason = "detached" }), 0)
     end
   elseif type(branch) ~= "string" then
     error("git push option branch must be a string", 2)

@@ -130,7 +130,7 @@ static const char *code_name(int error)
 {
     switch (error) {
     case GIT_ENOTFOUND:
-        return "not_found";
+        return "NotFound";
     case GIT_EEXISTS:
         return "exists";
     case GIT_EAMBIGUOUS:
@@ -166,7 +166,7 @@ static const char *code_name(int error)
     }
 }
 
-/* Raises {kind="git", message="<context>: <reason>", code=...}. The reason
+/* Raises {kind="git", message="<context>: <reason>", reason=...}. The reason
  * is libgit2's last error on this thread. [-0, +0, v] */
 static int git_raise(lua_State *L, int error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
@@ -179,7 +179,7 @@ static int git_raise(lua_State *L, int error, const char *fmt, ...)
     const char *context = lua_pushvfstring(L, fmt, ap);
     va_end(ap);
     ferry_error_push(L, "git", "%s: %s", context, lua_tostring(L, -2));
-    ferry_error_set_string(L, "code", code_name(error));
+    ferry_error_set_string(L, "reason", code_name(error));
     lua_error(L);
     for (;;) {
     }
@@ -195,7 +195,7 @@ static int git_raise_reason(lua_State *L, const char *code, const char *fmt, ...
     const char *message = lua_pushvfstring(L, fmt, ap);
     va_end(ap);
     ferry_error_push(L, "git", "%s", message);
-    ferry_error_set_string(L, "code", code);
+    ferry_error_set_string(L, "reason", code);
     lua_error(L);
     for (;;) {
     }
@@ -493,7 +493,7 @@ static int repo_read_file(lua_State *L)
     const char *full = full_path_push(L, workdir, path);
     int fd = open(full, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        git_raise_reason(L, errno == ENOENT || errno == ENOTDIR ? "not_found" : "error",
+        git_raise_reason(L, errno == ENOENT || errno == ENOTDIR ? "NotFound" : "error",
                          "cannot read %s in %s: %s", path, workdir, strerror(errno));
     guard_keep(g, (void *)(intptr_t)(fd + 1), release_fd);
     struct stat st;
@@ -541,7 +541,7 @@ static int repo_read_rev(lua_State *L)
     error = git_tree_entry_bypath(&entry, (git_tree *)tree, path);
     guard_keep(g, entry, release_tree_entry);
     if (error == GIT_ENOTFOUND)
-        git_raise_reason(L, "not_found", "no file %s at %s", path, rev);
+        git_raise_reason(L, "NotFound", "no file %s at %s", path, rev);
     if (error < 0)
         git_raise(L, error, "cannot read %s at %s", path, rev);
     if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB)
@@ -653,7 +653,7 @@ static int repo_remove(lua_State *L)
         size_t position;
         if (git_index_find(&position, index, path) != 0 &&
             git_index_find_prefix(&position, index, lua_pushfstring(L, "%s/", path)) != 0)
-            git_raise_reason(L, "not_found", "cannot remove %s in %s: no such file", path, workdir);
+            git_raise_reason(L, "NotFound", "cannot remove %s in %s: no such file", path, workdir);
         directory = git_index_get_bypath(index, path, 0) == NULL;
     }
     index_update(L, repo, g, path, 1, directory);
@@ -1115,7 +1115,7 @@ static int repo_checkout(lua_State *L)
             error = git_revparse_single(&commit, repo, lua_pushfstring(L, "%s^{commit}", ref));
         guard_keep(g, commit, release_object);
         if (error == GIT_ENOTFOUND || error == GIT_EINVALIDSPEC || error == GIT_EAMBIGUOUS)
-            git_raise_reason(L, error == GIT_EAMBIGUOUS ? "ambiguous" : "not_found",
+            git_raise_reason(L, error == GIT_EAMBIGUOUS ? "ambiguous" : "NotFound",
                              "cannot check out %s: no branch, tag or commit of that name", ref);
         if (error < 0)
             git_raise(L, error, "cannot check out %s", ref);
@@ -1488,7 +1488,7 @@ static void work_record(struct git_work *w, int error)
             reason_set(w, "forbidden", "the server refused access (HTTP 403: no %s access)",
                        w->kind == WORK_PUSH ? "write" : "read");
         else if (code == 404)
-            reason_set(w, "not_found", "no repository there (HTTP 404)");
+            reason_set(w, "NotFound", "no repository there (HTTP 404)");
     }
 }
 
@@ -1745,7 +1745,7 @@ static int op_result(lua_State *L)
     if (w->error || w->reason_code) {
         const char *reason = w->reason_code ? w->reason : w->message ? w->message : "unknown error";
         ferry_error_push(L, "git", "%s %s: %s", verbs[w->kind], where, reason);
-        ferry_error_set_string(L, "code", w->reason_code ? w->reason_code : code_name(w->error));
+        ferry_error_set_string(L, "reason", w->reason_code ? w->reason_code : code_name(w->error));
         ferry_error_set_string(L, "remote", where);
         ferry_error_set_string(L, "op", verbs[w->kind]);
         return lua_error(L);

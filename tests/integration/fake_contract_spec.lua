@@ -57,7 +57,7 @@ end
 -- client's name, which differs from cluster to cluster.
 local function shape(err, c)
   return {
-    kind = err.kind, code = err.code, reason = err.reason, status = err.status,
+    kind = err.kind, reason = err.reason, status = err.status,
     message = (err.message:gsub(" on " .. c.name:gsub("%p", "%%%0") .. "%)$", " on CLIENT)")),
     api_message = err.api_message, method = err.method, path = err.path,
     details = err.details,
@@ -130,7 +130,7 @@ local function contract(make_client, set_status)
       c:create(configmap("dup", ns))
       local err = failing(c.create, c, configmap("dup", ns))
       assert.are.same({
-        kind = "api", code = 409, reason = "AlreadyExists", status = 409,
+        kind = "api", reason = "AlreadyExists", status = 409,
         message = 'configmaps "dup" already exists (POST /api/v1/namespaces/' .. ns .. "/configmaps on CLIENT)",
         api_message = 'configmaps "dup" already exists', method = "POST",
         path = "/api/v1/namespaces/" .. ns .. "/configmaps",
@@ -142,7 +142,7 @@ local function contract(make_client, set_status)
       local ref = { apiVersion = "apps/v1", kind = "Deployment", name = "nope", namespace = ns }
       local err = failing(c.get, c, ref)
       assert.are.same({
-        kind = "api", code = 404, reason = "NotFound", status = 404,
+        kind = "api", reason = "NotFound", status = 404,
         message = 'deployments.apps "nope" not found (GET /apis/apps/v1/namespaces/' .. ns
           .. "/deployments/nope on CLIENT)",
         api_message = 'deployments.apps "nope" not found', method = "GET",
@@ -154,7 +154,7 @@ local function contract(make_client, set_status)
       assert.are.equal("PATCH", failing(c.patch, c, cm, { data = { a = "b" } }).method)
       assert.are.equal("NotFound", failing(c.patch, c, cm, { data = { a = "b" } }).reason)
       assert.are.equal("NotFound", failing(c.replace, c, cm).reason)
-      assert.are.equal(404, failing(c.delete, c, cm).code)
+      assert.are.equal(404, failing(c.delete, c, cm).status)
       assert.is_nil(c:delete(cm, { missing_ok = true }))
     end)
 
@@ -439,7 +439,7 @@ spec:
       c:apply(cm({ x = "1", y = "2" }), { field_manager = "mgr-a" })
       local err = failing(c.apply, c, cm({ x = "changed" }), { field_manager = "mgr-b", force = false })
       assert.are.equal("apply", err.kind)
-      assert.are.equal(409, err.cause.code)
+      assert.are.equal(409, err.cause.status)
       assert.are.equal("Conflict", err.cause.reason)
       assert.are.equal('Apply failed with 1 conflict: conflict with "mgr-a": .data.x', err.cause.api_message)
       assert.are.same({ causes = { { field = ".data.x", message = 'conflict with "mgr-a"',

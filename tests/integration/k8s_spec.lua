@@ -148,7 +148,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
       assert.are.equal("replaced", old:replace(patched).data.key)
       local stale_ok, stale = pcall(old.replace, old, got) -- old resourceVersion
       assert.is_false(stale_ok)
-      assert.are.equal(409, stale.code)
+      assert.are.equal(409, stale.status)
       assert.are.equal("Conflict", stale.reason)
       old:delete(got, { wait = true, timeout = "30s" })
       local ok, err = pcall(old.get, old, got)
