@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 
+#include "core/error.h"
 #include "core/loop.h"
 #include "core/modules.h"
 
@@ -429,12 +430,12 @@ static int edit_new(lua_State *L)
     e->out = stdout;
     e->history = history_init();
     if (!e->history)
-        return luaL_error(L, "cannot create the line editor's history: out of memory");
+        return ferry_error_raise(L, "memory", "cannot create the line editor's history: out of memory");
     history(e->history, &e->event, H_SETSIZE, (int)history_size);
     history(e->history, &e->event, H_SETUNIQUE, 1);
     e->el = el_init(name, stdin, stdout, stderr);
     if (!e->el)
-        return luaL_error(L, "cannot start the line editor (libedit): out of memory");
+        return ferry_error_raise(L, "memory", "cannot start the line editor (libedit): out of memory");
     el_set(e->el, EL_CLIENTDATA, (void *)e);
     el_set(e->el, EL_EDITOR, "emacs");
     el_set(e->el, EL_PROMPT_ESC, editor_prompt, '\1');
@@ -574,7 +575,7 @@ static int editor_add_history(lua_State *L)
     struct editor *e = editor_check_open(L, 1);
     const char *line = luaL_checkstring(L, 2);
     if (*line && history(e->history, &e->event, H_ENTER, line) < 0)
-        return luaL_error(L, "cannot add to the history: %s", e->event.str);
+        return ferry_error_raise(L, "edit", "cannot add to the history: %s", e->event.str);
     lua_settop(L, 1);
     return 1;
 }
