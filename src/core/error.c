@@ -6,18 +6,26 @@
 
 #define ERROR_METATABLE "ferry.error"
 
+const char *ferry_error_format(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "ferry.errors");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "format");
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+    lua_remove(L, -2);
+    return lua_tostring(L, -1);
+}
+
 /* __tostring: the text of an error is made in one place, errors.format
  * (lua/ferry/errors.lua), for errors raised in C as for those raised in Lua.
  * [-0, +1, e] */
 static int error_tostring(lua_State *L)
 {
     lua_settop(L, 1);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "ferry.errors");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "format");
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
+    ferry_error_format(L, 1);
     return 1;
 }
 

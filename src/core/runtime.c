@@ -268,7 +268,7 @@ struct run_request {
 
 /* The message handler of every entry, as lua.c's msghandler: the error's
  * line and traceback, both made by ferry.errors. Leaves {text, traceback}.
- * [-1, +1, m] */
+ * [-1, +1, e] */
 static int message_handler(lua_State *L)
 {
     lua_createtable(L, 2, 0);
@@ -373,13 +373,7 @@ static int run_protected(lua_State *L)
         lua_pop(L, 1);
     }
     lua_pushinteger(L, status);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "ferry.errors");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "format");
-    lua_pushvalue(L, 2);
-    lua_call(L, 1, 1);
-    lua_remove(L, -2);
+    ferry_error_format(L, 2);
     lua_pushvalue(L, 3);
     return 3;
 }
