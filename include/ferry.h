@@ -7,7 +7,9 @@
  * functions below; see docs/embedding.md for a complete example.
  *
  * Functions returning int return FERRY_OK or one of the FERRY_E* codes; the
- * message of the last failure is available from ferry_last_error().
+ * message of the last failure is available from ferry_last_error(). They
+ * never raise into the caller: each does all its Lua work (arguments,
+ * results, error text) inside one protected call, out of memory included.
  */
 #ifndef FERRY_H
 #define FERRY_H

@@ -733,8 +733,8 @@ function flux.reconcile(c, ref, options)
   local r = resolved(c, ref)
   local obj = c:find(r)
   if not obj then
-    error(errors.new("not_found", describe(r) .. " does not exist on " .. c.name
-      .. " (flux.status lists what does)"), 0)
+    error(errors.new("flux", describe(r) .. " does not exist on " .. c.name
+      .. " (flux.status lists what does)", { reason = "NotFound", ref = r }), 0)
   end
   if suspended(obj) then
     error(flux_error(describe(r) .. " on " .. c.name .. " is suspended: flux.resume(c, ref) first", { ref = r }), 0)
@@ -971,7 +971,9 @@ function flux.wait(c, refs, options)
     for _, ref in ipairs(refs) do
       local r = resolved(c, ref)
       local obj = c:find(r)
-      if not obj then error(errors.new("not_found", describe(r) .. " does not exist on " .. c.name), 0) end
+      if not obj then
+        error(errors.new("flux", describe(r) .. " does not exist on " .. c.name, { reason = "NotFound", ref = r }), 0)
+      end
       add(obj)
     end
   end

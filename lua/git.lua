@@ -9,7 +9,7 @@
 -- they yield, so other tasks go on; elsewhere they block. Local calls run
 -- at once; the work tree's files are read and written here, through
 -- ferry.sys, and ferry.git keeps the index in step. Errors are {kind =
--- "git", message, code[, remote, op, class, status]} and never hold a
+-- "git", message, reason[, remote, op, class, status]} and never hold a
 -- token: tokens are registered with log.secret and hidden by log.redact.
 local core = require "ferry.git"
 local base64 = require "base64"
@@ -52,8 +52,8 @@ local function check_options(options, position, name)
   return options
 end
 
-local function git_error(code, fmt, ...)
-  error(errors.new("git", string.format(fmt, ...), { code = code }), 0)
+local function git_error(reason, fmt, ...)
+  error(errors.new("git", string.format(fmt, ...), { reason = reason }), 0)
 end
 
 -- What libgit2 1.5 says of an HTTP refusal is only its text ("unexpected
@@ -61,7 +61,7 @@ end
 local HTTP_REFUSALS = {
   [401] = { "auth", "authentication refused (HTTP 401)" },
   [403] = { "forbidden", "the server refused access (HTTP 403: no %s access)" },
-  [404] = { "not_found", "no repository there (HTTP 404)" },
+  [404] = { "NotFound", "no repository there (HTTP 404)" },
 }
 
 local function http_refusal(err)
@@ -70,7 +70,7 @@ local function http_refusal(err)
   err.status = status
   local refusal = HTTP_REFUSALS[status]
   if refusal then
-    err.code = refusal[1]
+    err.reason = refusal[1]
     err.message = string.format("%s %s: " .. refusal[2], err.op, err.remote, err.op == "push" and "write" or "read")
   end
   return err
@@ -460,7 +460,7 @@ local function read_tree_file(self, path)
   local full = dir .. path
   local st, err = sys.stat(full)
   if not st then
-    git_error(sys.lstat(full) and "error" or "not_found", "cannot read %s in %s: %s", path, dir, reason_of(err))
+    git_error(sys.lstat(full) and "error" or "NotFound", "cannot read %s in %s: %s", path, dir, reason_of(err))
   end
   if st.type == "directory" then git_error("directory", "cannot read %s in %s: it is a directory", path, dir) end
   if not inside(dir, full) then git_error("invalid", "cannot read %s in %s: it leads out of the work tree", path, dir) end
@@ -525,7 +525,7 @@ local function remove_tree_file(self, path)
     if not ok then git_error("error", "cannot remove %s in %s: %s", path, dir, reason_of(err)) end
   elseif not self.handle:tracked(path) then
     -- gone from the work tree already is fine while the index still has it
-    git_error("not_found", "cannot remove %s in %s: no such file", path, dir)
+    git_error("NotFound", "cannot remove %s in %s: no such file", path, dir)
   end
   self.handle:stage(path, true)
 end
@@ -628,7 +628,7 @@ local function remote_of(self, options, name)
   local url, push_url, fetchspec = call(self.handle.remote, self.handle, remote)
   if not url then
     error(errors.new("git", string.format("%s: the repository in %s has no remote named '%s'", name, self.dir,
-      remote), { code = "not_found" }), 0)
+      remote), { reason = "NotFound" }), 0)
   end
   return remote, url, push_url, fetchspec
 end
@@ -660,7 +660,7 @@ function Repo:push(options)
     branch = current
     if not branch then
       error(errors.new("git", string.format("push: HEAD is detached in %s: check out a branch or give "
-        .. "{branch = ...}", self.dir), { code = "detached" }), 0)
+        .. "{branch = ...}", self.dir), { reason = "detached" }), 0)
     end
   elseif type(branch) ~= "string" then
     error("git push option branch must be a string", 2)

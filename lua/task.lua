@@ -69,7 +69,7 @@ local function step(t, ...)
   t.started = true
   local result = table.pack(loop.resume(t.co, ...))
   if not result[1] then
-    t.traceback = result[3]
+    t.traceback = errors.traceback(result[2], t.co) -- before close empties its stack
     coroutine.close(t.co) -- runs the pending __close handlers
     finish(t, is_cancel_error(t, result[2]) and "cancelled" or "failed", result[2])
   elseif coroutine.status(t.co) == "dead" then
@@ -375,7 +375,7 @@ function task.run_protected(fn, ...)
     if not ok then
       cancel_everything(err)
       loop.clear_interrupt()
-      return false, err, debug.traceback(tostring(err))
+      return false, err, errors.traceback(err)
     end
   end
   loop.clear_interrupt()
@@ -390,7 +390,7 @@ function task.run_protected(fn, ...)
   end
   if not finished(main) then
     cancel_everything(err)
-    return false, err, debug.traceback(tostring(err))
+    return false, err, errors.traceback(err)
   end
   failed_unobserved[main] = nil
   return false, main.error, main.traceback

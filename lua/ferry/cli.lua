@@ -22,7 +22,7 @@ end
 local function report_errors(options, fn, ...)
   local traceback
   local ok, err = xpcall(fn, function(e)
-    traceback = debug.traceback(errors.format(e), 2)
+    traceback = errors.traceback(e, 2)
     return e
   end, ...)
   if ok then return err or EXIT_OK end

@@ -29,7 +29,6 @@ local function api_error(self, method, path, response)
   local message = status and status.message
     or (response.body ~= "" and response.body:sub(1, 300)) or ("HTTP " .. response.status)
   return errors.new("api", string.format("%s (%s %s on %s)", message, method, path, self.name), {
-    code = status and status.code or response.status,
     reason = status and status.reason or (response.status == 404 and "NotFound" or "Unknown"),
     status = response.status,
     details = status and status.details,

@@ -72,7 +72,7 @@ local function named(r, what)
   end
 end
 
---- c:get(ref) -> object; raises {kind="api", reason="NotFound", code=404}.
+--- c:get(ref) -> object; raises {kind="api", reason="NotFound", status=404}.
 function resources.get(c, ref)
   local r = resources.ref_of(ref)
   named(r, "get")
@@ -84,7 +84,7 @@ end
 function resources.find(c, ref)
   local ok, result = pcall(resources.get, c, ref)
   if ok then return result end
-  if errors.is(result, "api") and result.code == 404 then return nil end
+  if errors.is(result, "api") and errors.not_found(result) then return nil end
   error(result, 0)
 end
 
@@ -187,7 +187,7 @@ function resources.delete(c, ref, options)
   local ok, result = pcall(c.request, c, { method = "DELETE", body = body,
     path = resources.path(c, mapping, namespace, r.name) })
   if not ok then
-    if options.missing_ok and errors.is(result, "api") and result.code == 404 then return nil end
+    if options.missing_ok and errors.is(result, "api") and errors.not_found(result) then return nil end
     error(result, 0)
   end
   if options.wait and not options.dry_run then

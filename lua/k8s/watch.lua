@@ -20,7 +20,7 @@ local function gone_error()
 end
 
 local function is_gone(err)
-  return errors.is(err, "gone") or (errors.is(err, "api") and err.code == 410)
+  return errors.is(err, "gone") or (errors.is(err, "api") and err.status == 410)
 end
 
 -- Lists the objects to (re)start from: emits them as ADDED when asked and
@@ -52,7 +52,7 @@ local function stream_once(c, path, options, state, emit)
       local object = event.object or {}
       if event.type == "ERROR" then
         if object.code == 410 then error(gone_error(), 0) end
-        error(errors.new("api", tostring(object.message), { code = object.code, reason = object.reason,
+        error(errors.new("api", tostring(object.message), { status = object.code, reason = object.reason,
           context = c.name }), 0)
       end
       local rv = object.metadata and object.metadata.resourceVersion

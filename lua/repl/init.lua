@@ -3,8 +3,9 @@
 -- and history (ferry.edit, on libedit), completion (repl.complete),
 -- readable printing (repl.printer) and `:` commands (repl.commands).
 --
--- How a line runs: it is compiled as lua.c does (repl.chunk), then run as a
--- task of its own, which the prompt waits for. The prompt itself runs in a
+-- How a line runs: it is read through the event loop, so tasks spawned at
+-- the prompt go on while the user types; it is compiled as lua.c does
+-- (repl.chunk), then run as a task of its own, which the prompt waits for. The prompt itself runs in a
 -- plain coroutine, not a task, so its waits drive the event loop directly:
 -- Ctrl-C then cancels the running tasks and raises {kind="interrupted"}
 -- at the prompt's wait (lua/task.lua), the prompt clears the interrupt
@@ -564,11 +565,21 @@ function Session:run_source(source)
   if ok then self:print_results(results) end
 end
 
+-- Reads a line through the event loop: the tasks started at the prompt run
+-- while the user types (ferry.edit's start/feed).
 function Session:read_line(prompt)
-  if self.editor then return self.editor:readline(prompt) end
-  local line = io.stdin:read("l")
-  if line == nil then return nil, "eof" end
-  return line
+  local editor = self.editor
+  if not editor then
+    local line = io.stdin:read("l")
+    if line == nil then return nil, "eof" end
+    return line
+  end
+  editor:start(prompt)
+  while true do
+    local line, why, message = editor:feed()
+    if line ~= false then return line, why, message end
+    task.await(editor)
+  end
 end
 
 -- One line of input: a command, a chunk, or part of one.
@@ -659,7 +670,9 @@ function Session:main()
     self:banner()
   end
   while not self.quit do
-    local ok, err = xpcall(self.step, debug.traceback, self)
+    local ok, err = xpcall(self.step, function(e)
+      return errors.is(e, "interrupted") and e or errors.traceback(e, 2)
+    end, self)
     if not ok then
       -- a Ctrl-C between two lines, or a fault of the REPL itself: keep going
       loop.clear_interrupt()

@@ -167,10 +167,7 @@ end
 --- One readable line for an error: an API error as its Status reason and
 -- message, a ferry error as "kind: message", a string as it is.
 function printer.error_line(err)
-  if type(err) == "table" and err.kind == "api" and type(err.reason) == "string" then
-    return err.reason .. ": " .. tostring(err.message)
-  end
-  return errors.format(err)
+  return errors.format(err, { reason = errors.is(err, "api") })
 end
 
 return printer

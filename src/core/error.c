@@ -5,19 +5,28 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* __tostring: "kind: message" keeps one line per error; extra fields stay
- * inspectable. Called directly on something that is not a table, it raises
- * lua_getfield's error. [-1, +1, e] */
+/* The text of the error at idx, by errors.format, pushed on the stack.
+ * [-0, +1, e] */
+const char *ferry_error_format(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "ferry.errors");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "format");
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+    lua_remove(L, -2);
+    return lua_tostring(L, -1);
+}
+
+/* __tostring: the text of an error is made in one place, errors.format
+ * (lua/ferry/errors.lua), for errors raised in C as for those raised in Lua.
+ * [-0, +1, e] */
 static int error_tostring(lua_State *L)
 {
-    lua_getfield(L, 1, "message");
-    lua_getfield(L, 1, "kind");
-    if (lua_isstring(L, -1) && lua_isstring(L, -2))
-        lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), lua_tostring(L, -2));
-    else if (lua_isstring(L, -2))
-        lua_pushvalue(L, -2);
-    else
-        lua_pushliteral(L, "error");
+    lua_settop(L, 1);
+    ferry_error_format(L, 1);
     return 1;
 }
 

@@ -18,6 +18,10 @@ int ferry_error_raise(lua_State *L, const char *kind, const char *fmt, ...)
 void ferry_error_set_string(lua_State *L, const char *field, const char *value);
 void ferry_error_set_integer(lua_State *L, const char *field, lua_Integer value);
 
+/* Pushes the one line for the error value at idx, errors.format's (the only
+ * place that formats errors), and returns it. [-0, +1, e] */
+const char *ferry_error_format(lua_State *L, int idx);
+
 /* Installs the "ferry.error" metatable (idempotent). [-0, +0, m] */
 void ferry_error_init(lua_State *L);
 

@@ -255,122 +255,179 @@ void ferry_catch_interrupts(ferry_runtime *rt)
     ferry_loop_catch_interrupts(rt->L);
 }
 
-/* Pushes one readable line for the error value at idx: its __tostring, or
- * "kind: message" for a plain table carrying those fields. [-0, +1, e] */
-static const char *error_text(lua_State *L, int idx)
-{
-    idx = lua_absindex(L, idx);
-    if (lua_istable(L, idx) && !luaL_getmetafield(L, idx, "__tostring")) {
-        lua_getfield(L, idx, "message");
-        lua_getfield(L, idx, "kind");
-        if (lua_isstring(L, -2)) {
-            if (lua_isstring(L, -1))
-                lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), lua_tostring(L, -2));
-            else
-                lua_pushvalue(L, -2);
-            lua_replace(L, -3);
-            lua_pop(L, 1);
-            return lua_tostring(L, -1);
-        }
-        lua_pop(L, 2);
-    } else if (lua_istable(L, idx)) {
-        lua_pop(L, 1); /* the metafield */
-    }
-    return luaL_tolstring(L, idx, NULL);
-}
+/* What a ferry_run_* call asks for; read by run_protected. */
+struct run_request {
+    const char *path;      /* ferry_run_file */
+    const char *code;      /* ferry_run_string, with chunkname */
+    const char *chunkname;
+    const char *module;    /* ferry_run_main */
+    int argc;
+    char **argv;
+};
 
-/* Records the outcome of task.run_protected: ok, value-or-error, traceback.
- * Returns the status for the caller. [-3, +0, -] */
-static int record_outcome(ferry_runtime *rt)
+/* The message handler of every entry, as lua.c's msghandler: the error's
+ * line and traceback, both made by ferry.errors. Leaves {text, traceback}.
+ * [-1, +1, e] */
+static int message_handler(lua_State *L)
 {
-    lua_State *L = rt->L;
-    int status = FERRY_OK;
-    replace_text(&rt->result, NULL);
-    if (lua_toboolean(L, -3)) {
-        if (!lua_isnoneornil(L, -2))
-            replace_text(&rt->result, luaL_tolstring(L, -2, NULL)), lua_pop(L, 1);
-    } else {
-        status = FERRY_ERUN;
-        if (lua_istable(L, -2)) {
-            lua_getfield(L, -2, "kind");
-            if (lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "interrupted") == 0)
-                status = FERRY_EINTERRUPTED;
-            lua_pop(L, 1);
-        }
-        replace_text(&rt->error, error_text(L, -2));
-        lua_pop(L, 1);
-        replace_text(&rt->traceback, lua_tostring(L, -1));
-    }
-    lua_pop(L, 3);
-    return status;
-}
-
-/* Runs the function at the top of the stack, with nargs arguments below it
- * already pushed after it, as the main task of the loop. [-(nargs+1), +0, -] */
-static int run_main_task(ferry_runtime *rt, int nargs)
-{
-    lua_State *L = rt->L;
-    int base = lua_gettop(L) - nargs;
+    lua_createtable(L, 2, 0);
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "task");
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        replace_text(&rt->error, lua_tostring(L, -1));
-        lua_settop(L, base - 1);
-        return FERRY_ERUN;
+    lua_pushliteral(L, "ferry.errors");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) { /* cannot format: the raw value */
+        luaL_tolstring(L, 1, NULL);
+        lua_seti(L, 2, 1);
+        lua_pop(L, 1);
+        return 1;
     }
-    lua_getfield(L, -1, "run_protected");
-    lua_remove(L, -2);
-    lua_insert(L, base);
-    if (lua_pcall(L, nargs + 1, 3, 0) != LUA_OK) {
-        replace_text(&rt->error, lua_tostring(L, -1));
-        lua_settop(L, base - 1);
-        return FERRY_ERUN;
-    }
-    return record_outcome(rt);
+    lua_getfield(L, -1, "format");
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    lua_seti(L, 2, 1);
+    lua_getfield(L, -1, "traceback");
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, 2);
+    lua_call(L, 2, 1);
+    lua_seti(L, 2, 2);
+    lua_pop(L, 1);
+    return 1;
 }
 
-static void set_arg_global(lua_State *L, const char *script, int argc, char **argv)
+/* Pushes the function the request runs and its arguments; returns how many
+ * arguments, or -1 with the status in *status when the file cannot be
+ * loaded (its message pushed). [-0, +(n+1), e] */
+static int request_push(lua_State *L, const struct run_request *request, int *status)
 {
-    lua_createtable(L, argc, 1);
-    lua_pushstring(L, script);
+    if (request->module) {
+        lua_getglobal(L, "require");
+        lua_pushstring(L, request->module);
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "main");
+        lua_remove(L, -2);
+        lua_createtable(L, request->argc, 0);
+        for (int i = 0; i < request->argc; i++) {
+            lua_pushstring(L, request->argv[i]);
+            lua_seti(L, -2, i + 1);
+        }
+        return 1;
+    }
+    int loaded = request->path ? luaL_loadfile(L, request->path)
+                               : luaL_loadbuffer(L, request->code, strlen(request->code),
+                                                 request->chunkname);
+    if (loaded != LUA_OK) {
+        *status = loaded == LUA_ERRFILE ? FERRY_EUSAGE : FERRY_ERUN;
+        return -1;
+    }
+    if (!request->path)
+        return 0;
+    lua_createtable(L, request->argc, 1); /* arg = {[0] = path, argv...} */
+    lua_pushstring(L, request->path);
     lua_seti(L, -2, 0);
-    for (int i = 0; i < argc; i++) {
-        lua_pushstring(L, argv[i]);
+    for (int i = 0; i < request->argc; i++) {
+        lua_pushstring(L, request->argv[i]);
         lua_seti(L, -2, i + 1);
     }
     lua_setglobal(L, "arg");
+    luaL_checkstack(L, request->argc, "too many arguments");
+    for (int i = 0; i < request->argc; i++)
+        lua_pushstring(L, request->argv[i]);
+    return request->argc;
+}
+
+/* Everything an entry does in Lua, under one lua_pcall: loads the code,
+ * runs it as the loop's main task (task.run_protected) and turns the
+ * outcome into text. Returns status, result-or-error text, traceback.
+ * [-1, +3, e] */
+static int run_protected(lua_State *L)
+{
+    const struct run_request *request = lua_touserdata(L, 1);
+    int status = FERRY_OK;
+    lua_settop(L, 0);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "task");
+    lua_call(L, 1, 1);
+    lua_getfield(L, 1, "run_protected");
+    lua_replace(L, 1);
+    int nargs = request_push(L, request, &status);
+    if (nargs < 0) {
+        lua_pushinteger(L, status);
+        lua_replace(L, 1);
+        lua_pushnil(L);
+        return 3;
+    }
+    lua_call(L, nargs + 1, 3); /* ok, value or error, traceback */
+    if (lua_toboolean(L, 1)) {
+        lua_pushinteger(L, FERRY_OK);
+        if (lua_isnil(L, 2))
+            lua_pushnil(L);
+        else
+            luaL_tolstring(L, 2, NULL);
+        lua_pushnil(L);
+        return 3;
+    }
+    status = FERRY_ERUN;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "kind");
+        if (lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "interrupted") == 0)
+            status = FERRY_EINTERRUPTED;
+        lua_pop(L, 1);
+    }
+    lua_pushinteger(L, status);
+    ferry_error_format(L, 2);
+    lua_pushvalue(L, 3);
+    return 3;
+}
+
+/* Runs a request and records its outcome in the runtime; nothing here
+ * raises: the Lua work is all in run_protected. */
+static int run_request(ferry_runtime *rt, const struct run_request *request)
+{
+    lua_State *L = rt->L;
+    int base = lua_gettop(L);
+    replace_text(&rt->error, NULL);
+    replace_text(&rt->traceback, NULL);
+    replace_text(&rt->result, NULL);
+    if (!lua_checkstack(L, 4)) {
+        replace_text(&rt->error, "not enough memory");
+        return FERRY_EMEMORY;
+    }
+    lua_pushcfunction(L, message_handler);
+    lua_pushcfunction(L, run_protected);
+    lua_pushlightuserdata(L, (void *)request);
+    int called = lua_pcall(L, 1, 3, base + 1);
+    int status;
+    if (called == LUA_OK) {
+        status = (int)lua_tointeger(L, -3);
+        replace_text(status == FERRY_OK ? &rt->result : &rt->error, lua_tostring(L, -2));
+        replace_text(&rt->traceback, lua_tostring(L, -1));
+    } else if (called == LUA_ERRMEM) {
+        status = FERRY_EMEMORY;
+        replace_text(&rt->error, "not enough memory");
+    } else {
+        status = FERRY_ERUN;
+        if (lua_istable(L, -1)) { /* {text, traceback} from message_handler */
+            lua_rawgeti(L, -1, 1);
+            replace_text(&rt->error, lua_tostring(L, -1));
+            lua_rawgeti(L, -2, 2);
+            replace_text(&rt->traceback, lua_tostring(L, -1));
+        } else {
+            replace_text(&rt->error, lua_tostring(L, -1));
+        }
+    }
+    lua_settop(L, base);
+    return status;
 }
 
 int ferry_run_file(ferry_runtime *rt, const char *path, int argc, char **argv)
 {
-    lua_State *L = rt->L;
-    replace_text(&rt->error, NULL);
-    replace_text(&rt->traceback, NULL);
-    int loaded = luaL_loadfile(L, path);
-    if (loaded != LUA_OK) {
-        replace_text(&rt->error, lua_tostring(L, -1));
-        lua_pop(L, 1);
-        return loaded == LUA_ERRFILE ? FERRY_EUSAGE : FERRY_ERUN;
-    }
-    set_arg_global(L, path, argc, argv);
-    luaL_checkstack(L, argc, "too many arguments");
-    for (int i = 0; i < argc; i++)
-        lua_pushstring(L, argv[i]);
-    return run_main_task(rt, argc);
+    struct run_request request = {.path = path, .argc = argc, .argv = argv};
+    return run_request(rt, &request);
 }
 
 int ferry_run_string(ferry_runtime *rt, const char *code, const char *chunkname,
                      const char **result)
 {
-    lua_State *L = rt->L;
-    replace_text(&rt->error, NULL);
-    replace_text(&rt->traceback, NULL);
-    if (luaL_loadbuffer(L, code, strlen(code), chunkname) != LUA_OK) {
-        replace_text(&rt->error, lua_tostring(L, -1));
-        lua_pop(L, 1);
-        return FERRY_ERUN;
-    }
-    int status = run_main_task(rt, 0);
+    struct run_request request = {.code = code, .chunkname = chunkname};
+    int status = run_request(rt, &request);
     if (result)
         *result = rt->result;
     return status;
@@ -379,24 +436,8 @@ int ferry_run_string(ferry_runtime *rt, const char *code, const char *chunkname,
 /* require(module).main(args) as a task; its integer result is the status. */
 int ferry_run_main(ferry_runtime *rt, const char *module, int argc, char **argv)
 {
-    lua_State *L = rt->L;
-    replace_text(&rt->error, NULL);
-    replace_text(&rt->traceback, NULL);
-    lua_getglobal(L, "require");
-    lua_pushstring(L, module);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        replace_text(&rt->error, error_text(L, -1));
-        lua_pop(L, 2);
-        return FERRY_ERUN;
-    }
-    lua_getfield(L, -1, "main");
-    lua_remove(L, -2);
-    lua_createtable(L, argc, 0);
-    for (int i = 0; i < argc; i++) {
-        lua_pushstring(L, argv[i]);
-        lua_seti(L, -2, i + 1);
-    }
-    int status = run_main_task(rt, 1);
+    struct run_request request = {.module = module, .argc = argc, .argv = argv};
+    int status = run_request(rt, &request);
     if (status == FERRY_OK && rt->result) {
         char *end;
         long code = strtol(rt->result, &end, 10);

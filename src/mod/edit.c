@@ -1,17 +1,26 @@
 /* require "ferry.edit": line editing for the REPL on libedit — a prompt,
  * a history kept in a file, and Tab completion computed by a Lua function.
  *
- * While el_gets() runs, libedit calls back into this file: for the prompt,
- * for each character (editor_read_char) and for the Tab key
- * (editor_complete). None of these callbacks may raise a Lua error, since
- * a longjmp would leave libedit's frames (and the terminal mode) behind:
- * the completer runs under lua_pcall, its answer is read with functions
- * that cannot raise, and a failure becomes a beep.
+ * The REPL reads through the event loop, so tasks keep running while the
+ * user types: editor:start(prompt) shows the prompt and puts libedit in its
+ * unbuffered mode (EL_UNBUFFERED, what libedit's rl_callback_read_char is
+ * made of: each el_gets() takes one character); the editor is a loop op that
+ * is ready when stdin is, and editor:feed() hands libedit what stdin holds,
+ * without waiting, until the line is complete.
  *
- * Ctrl-C at the prompt: ferry's SIGINT handler (src/core/loop.c) sets the
- * loop's interrupt flag; the character reader sees it and makes el_gets()
- * return, so readline answers nil, "interrupted" with the terminal restored.
- * The REPL clears the flag (loop.clear_interrupt) and prompts again. */
+ * While el_gets() runs, libedit calls back into this file: for the prompt,
+ * for each character (editor_read_char), for Tab (editor_complete) and for
+ * Ctrl-C (editor_interrupt_key). None of these callbacks may raise a Lua
+ * error, since a longjmp would leave libedit's frames (and the terminal
+ * mode) behind: the completer runs under lua_pcall, its answer is read with
+ * functions that cannot raise, and a failure becomes a beep; Ctrl-C is only
+ * recorded, and answered once el_gets() has returned.
+ *
+ * Ctrl-C at the prompt: while a line is edited the terminal sends it as a
+ * key (no SIGINT, which would cancel the tasks running meanwhile), so it
+ * only ends the line: feed answers nil, "interrupted" with the terminal
+ * restored, and the REPL prompts again. A SIGINT from elsewhere sets the
+ * loop's interrupt flag, which the character reader sees likewise. */
 #include <errno.h>
 #include <histedit.h>
 #include <lauxlib.h>
@@ -24,6 +33,9 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include <stddef.h>
+
+#include "core/error.h"
 #include "core/loop.h"
 #include "core/modules.h"
 #include "core/names.h"
@@ -34,20 +46,26 @@
 #define READ_POLL_MS 250        /* how often a blocked read looks at Ctrl-C */
 
 struct editor {
+    struct loop_op op;    /* first: ready when stdin is, while a line is read */
+    struct loop_watch input;
     EditLine *el;         /* NULL once closed */
     History *history;     /* NULL once closed */
     HistEvent event;
     int in_fd;
+    int terminal;         /* stdin is a terminal (else libedit reads whole lines) */
+    int reading;          /* between start and the line's end: unbuffered mode */
+    int interrupt_key;    /* Ctrl-C was pressed in this el_gets() */
     FILE *out;
     mbstate_t input_state;
-    /* Set only while readline runs (busy): the thread that called it, the
-     * stack slot of the completer in that thread (0: none) and the prompt,
-     * a string that stays on that thread's stack. */
+    /* Set only while el_gets() runs (busy): the thread that called it and
+     * the stack slot of the completer in that thread (0: none). */
     int busy;
     lua_State *L;
     int completer_index;
-    const char *prompt;
+    const char *prompt;   /* while reading; kept alive as uservalue 2 */
 };
+
+#define EDITOR_OF(ptr, member) ((struct editor *)((char *)(ptr) - offsetof(struct editor, member)))
 
 static struct editor *editor_of(EditLine *el)
 {
@@ -291,7 +309,53 @@ static unsigned char editor_complete(EditLine *el, int ch)
     return result;
 }
 
+/* The function bound to Ctrl-C: records it and ends the line; feed answers
+ * "interrupted" once el_gets() has returned. */
+static unsigned char editor_interrupt_key(EditLine *el, int ch)
+{
+    (void)ch;
+    struct editor *e = editor_of(el);
+    if (e)
+        e->interrupt_key = 1;
+    return CC_NEWLINE;
+}
+
+static void on_input_ready(struct loop_watch *watch, short revents)
+{
+    (void)revents;
+    loop_op_ready(&EDITOR_OF(watch, input)->op);
+}
+
 /* ---- the editor userdata ------------------------------------------------ */
+
+/* Shows the prompt and enters libedit's unbuffered mode, stdin watched by
+ * the loop. Nothing here raises. */
+static void reading_start(struct editor *e, const char *prompt)
+{
+    e->prompt = prompt;
+    e->interrupt_key = 0;
+    memset(&e->input_state, 0, sizeof e->input_state);
+    e->reading = 1;
+    if (e->terminal) /* else libedit reads whole lines, as it must for a pipe */
+        el_set(e->el, EL_UNBUFFERED, 1);
+    if (e->op.loop)
+        loop_watch_start(e->op.loop, &e->input);
+}
+
+/* Leaves unbuffered mode (restoring the terminal) and stops watching stdin. */
+static void reading_finish(struct editor *e)
+{
+    if (!e->reading)
+        return;
+    e->reading = 0;
+    if (e->el && e->terminal)
+        el_set(e->el, EL_UNBUFFERED, 0);
+    if (e->op.loop) {
+        loop_watch_stop(e->op.loop, &e->input);
+        loop_op_unready(&e->op);
+    }
+    e->prompt = NULL;
+}
 
 static struct editor *editor_check(lua_State *L, int idx)
 {
@@ -313,6 +377,7 @@ static int editor_close(lua_State *L)
     struct editor *e = editor_check(L, 1);
     if (e->busy)
         return luaL_error(L, "cannot close the editor while readline runs");
+    reading_finish(e);
     if (e->el) {
         el_end(e->el);
         e->el = NULL;
@@ -351,22 +416,26 @@ static int edit_new(lua_State *L)
     if (type != LUA_TNIL && type != LUA_TFUNCTION)
         return luaL_error(L, "complete must be a function (got %s)", lua_typename(L, type));
     /* closed state first, so __gc is safe whatever fails below */
-    struct editor *e = lua_newuserdatauv(L, sizeof *e, 1);
+    struct editor *e = lua_newuserdatauv(L, sizeof *e, 2);
     memset(e, 0, sizeof *e);
     luaL_setmetatable(L, FERRY_EDITOR_METATABLE);
     lua_pushvalue(L, 4);
     lua_setiuservalue(L, -2, 1);
     locale_from_environment();
     e->in_fd = fileno(stdin);
+    e->terminal = isatty(e->in_fd);
+    loop_op_init(&e->op, ferry_loop_get(L));
+    e->input = (struct loop_watch){.fd = e->in_fd, .events = POLLIN, .on_event = on_input_ready};
+    loop_op_register(L, -1, &e->op);
     e->out = stdout;
     e->history = history_init();
     if (!e->history)
-        return luaL_error(L, "cannot create the line editor's history: out of memory");
+        return ferry_error_raise(L, "memory", "cannot create the line editor's history: out of memory");
     history(e->history, &e->event, H_SETSIZE, (int)history_size);
     history(e->history, &e->event, H_SETUNIQUE, 1);
     e->el = el_init(name, stdin, stdout, stderr);
     if (!e->el)
-        return luaL_error(L, "cannot start the line editor (libedit): out of memory");
+        return ferry_error_raise(L, "memory", "cannot start the line editor (libedit): out of memory");
     el_set(e->el, EL_CLIENTDATA, (void *)e);
     el_set(e->el, EL_EDITOR, "emacs");
     el_set(e->el, EL_PROMPT_ESC, editor_prompt, '\1');
@@ -377,27 +446,25 @@ static int edit_new(lua_State *L)
     el_wset(e->el, EL_ADDFN, L"ferry-complete", L"complete the word before the cursor",
             editor_complete);
     el_set(e->el, EL_BIND, "^I", "ferry-complete", NULL);
+    /* Ctrl-C reaches libedit as a key while a line is edited (see the top) */
+    el_set(e->el, EL_SETTY, "-d", "-isig", NULL);
+    el_wset(e->el, EL_ADDFN, L"ferry-interrupt", L"abandon the line", editor_interrupt_key);
+    el_set(e->el, EL_BIND, "^C", "ferry-interrupt", NULL);
     el_set(e->el, EL_BIND, "^R", "em-inc-search-prev", NULL);
     el_source(e->el, NULL); /* the user's ~/.editrc, if any */
     return 1;
 }
 
-/* editor:readline(prompt) -> line | nil, "eof" | nil, "interrupted" |
- * nil, "error", message. The prompt may wrap terminal escapes in \1. [-2, +1|2|3, e] */
-static int editor_readline(lua_State *L)
+/* One el_gets(): libedit takes the input it needs (one character of a
+ * terminal). When the line has ended pushes its answer — line | nil, "eof" |
+ * nil, "interrupted" | nil, "error", message — and returns how many values;
+ * returns 0 while the line goes on. The completer must be at stack slot 2.
+ * [-0, +0|1|2|3, m] */
+static int reading_step(lua_State *L, struct editor *e)
 {
-    struct editor *e = editor_check_open(L, 1);
-    const char *prompt = luaL_checkstring(L, 2);
-    if (e->busy)
-        return luaL_error(L, "readline is already running (called from the completer?)");
-    lua_settop(L, 2);
-    lua_getiuservalue(L, 1, 1); /* 3: the completer, or nil */
-    luaL_checkstack(L, COMPLETION_STACK, "no stack space for completion");
     e->busy = 1;
     e->L = L;
-    e->completer_index = lua_isfunction(L, 3) ? 3 : 0;
-    e->prompt = prompt;
-    memset(&e->input_state, 0, sizeof e->input_state);
+    e->completer_index = lua_isfunction(L, 2) ? 2 : 0;
     int count = 0;
     errno = 0;
     const char *line = el_gets(e->el, &count);
@@ -405,26 +472,101 @@ static int editor_readline(lua_State *L)
     e->busy = 0;
     e->L = NULL;
     e->completer_index = 0;
-    e->prompt = NULL;
-    if (!line) {
+    if (e->interrupt_key || loop_interrupted()) {
+        reading_finish(e);
         lua_pushnil(L);
-        if (count < 0 && failure == EINTR) {
-            lua_pushliteral(L, "interrupted");
-            return 2;
-        }
-        if (count < 0 && failure != 0) {
-            lua_pushliteral(L, "error");
-            lua_pushstring(L, strerror(failure));
-            return 3;
-        }
+        lua_pushliteral(L, "interrupted");
+        return 2;
+    }
+    if (line && count > 0 && (!e->terminal || line[count - 1] == '\n')) {
+        reading_finish(e); /* the line stays in libedit's buffer until the next start */
+        size_t length = (size_t)count;
+        if (line[length - 1] == '\n')
+            length--;
+        lua_pushlstring(L, line, length);
+        return 1;
+    }
+    if (!line && count == 0) {
+        reading_finish(e);
+        lua_pushnil(L);
         lua_pushliteral(L, "eof");
         return 2;
     }
-    size_t length = strlen(line);
-    if (length > 0 && line[length - 1] == '\n')
-        length--;
-    lua_pushlstring(L, line, length);
+    if (!line && failure != 0 && failure != EINTR && failure != EAGAIN) {
+        reading_finish(e);
+        lua_pushnil(L);
+        lua_pushliteral(L, "error");
+        lua_pushstring(L, strerror(failure));
+        return 3;
+    }
+    return 0; /* an edit of the line: more to come */
+}
+
+/* Checks the editor at 1 and puts its completer at 2. [-0, +0, e] */
+static struct editor *reading_prepare(lua_State *L)
+{
+    struct editor *e = editor_check_open(L, 1);
+    if (e->busy)
+        luaL_error(L, "readline is already running (called from the completer?)");
+    lua_settop(L, 1);
+    lua_getiuservalue(L, 1, 1); /* 2: the completer, or nil */
+    luaL_checkstack(L, COMPLETION_STACK, "no stack space for completion");
+    return e;
+}
+
+/* editor:start(prompt) -> editor: shows the prompt and reads a line through
+ * the loop: the editor is ready (task.await) when stdin has input for feed.
+ * The prompt may wrap terminal escapes in \1. [-2, +1, e] */
+static int editor_start(lua_State *L)
+{
+    struct editor *e = editor_check_open(L, 1);
+    luaL_checkstring(L, 2);
+    if (e->busy)
+        return luaL_error(L, "readline is already running (called from the completer?)");
+    reading_finish(e);
+    lua_settop(L, 2);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 1, 2); /* keeps the prompt alive while reading */
+    reading_start(e, lua_tostring(L, 2));
+    lua_settop(L, 1);
     return 1;
+}
+
+/* editor:feed() -> line | nil, "eof" | nil, "interrupted" | nil, "error",
+ * message | false: gives libedit the input stdin has now, never waiting for
+ * more; false means the line goes on (await the editor, feed again).
+ * [-1, +1|2|3, e] */
+static int editor_feed(lua_State *L)
+{
+    struct editor *e = reading_prepare(L);
+    if (!e->reading)
+        return luaL_error(L, "feed without start: call editor:start(prompt) first");
+    for (;;) {
+        struct pollfd input = {.fd = e->in_fd, .events = POLLIN};
+        if (poll(&input, 1, 0) <= 0) {
+            lua_pushboolean(L, 0);
+            return 1;
+        }
+        int results = reading_step(L, e);
+        if (results > 0)
+            return results;
+    }
+}
+
+/* editor:readline(prompt) -> as feed, waiting for the whole line (the loop
+ * does not run meanwhile). [-2, +1|2|3, e] */
+static int editor_readline(lua_State *L)
+{
+    luaL_checkstring(L, 2);
+    lua_pushcfunction(L, editor_start);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, 0);
+    struct editor *e = reading_prepare(L);
+    int results;
+    while ((results = reading_step(L, e)) == 0) {
+    }
+    return results;
 }
 
 /* editor:add_history(line) -> editor. [-2, +1, e] */
@@ -433,7 +575,7 @@ static int editor_add_history(lua_State *L)
     struct editor *e = editor_check_open(L, 1);
     const char *line = luaL_checkstring(L, 2);
     if (*line && history(e->history, &e->event, H_ENTER, line) < 0)
-        return luaL_error(L, "cannot add to the history: %s", e->event.str);
+        return ferry_error_raise(L, "edit", "cannot add to the history: %s", e->event.str);
     lua_settop(L, 1);
     return 1;
 }
@@ -525,6 +667,8 @@ static int edit_columns(lua_State *L)
 }
 
 static const luaL_Reg editor_methods[] = {
+    {"start", editor_start},
+    {"feed", editor_feed},
     {"readline", editor_readline},
     {"add_history", editor_add_history},
     {"load_history", editor_load_history},

@@ -77,7 +77,7 @@ const char *ferry_git_code_name(int error)
 {
     switch (error) {
     case GIT_ENOTFOUND:
-        return "not_found";
+        return "NotFound";
     case GIT_EEXISTS:
         return "exists";
     case GIT_EAMBIGUOUS:
@@ -147,7 +147,7 @@ int ferry_git_raise(lua_State *L, int error, const char *fmt, ...)
     const char *context = lua_pushvfstring(L, fmt, ap);
     va_end(ap);
     ferry_error_push(L, "git", "%s: %s", context, reason);
-    ferry_error_set_string(L, "code", ferry_git_code_name(error));
+    ferry_error_set_string(L, "reason", ferry_git_code_name(error));
     if (last)
         ferry_error_set_string(L, "class", ferry_git_class_name(last->klass));
     lua_error(L);
@@ -162,7 +162,7 @@ int ferry_git_raise_reason(lua_State *L, const char *code, const char *fmt, ...)
     const char *message = lua_pushvfstring(L, fmt, ap);
     va_end(ap);
     ferry_error_push(L, "git", "%s", message);
-    ferry_error_set_string(L, "code", code);
+    ferry_error_set_string(L, "reason", code);
     lua_error(L);
     for (;;) {
     }

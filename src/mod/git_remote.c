@@ -397,7 +397,7 @@ static int clone_branch_switch(git_repository *repo, struct git_work *w)
     snprintf(name, sizeof name, "refs/remotes/origin/%s", w->branch);
     int error = git_reference_lookup(&tracked, repo, name);
     if (error == GIT_ENOTFOUND)
-        reason_set(w, "not_found", "the remote has no branch '%s'", w->branch);
+        reason_set(w, "NotFound", "the remote has no branch '%s'", w->branch);
     if (error >= 0)
         error = git_reference_peel(&commit, tracked, GIT_OBJECT_COMMIT);
     if (error >= 0 && git_branch_lookup(&local, repo, w->branch, GIT_BRANCH_LOCAL) == GIT_ENOTFOUND)
@@ -681,7 +681,7 @@ int ferry_git_op_result(lua_State *L)
     if (w->error || w->reason_code) {
         const char *reason = w->reason_code ? w->reason : ferry_git_reason_push(L, w->error, w->message);
         ferry_error_push(L, "git", "%s %s: %s", verbs[w->kind], where, reason);
-        ferry_error_set_string(L, "code", w->reason_code ? w->reason_code : ferry_git_code_name(w->error));
+        ferry_error_set_string(L, "reason", w->reason_code ? w->reason_code : ferry_git_code_name(w->error));
         ferry_error_set_string(L, "remote", where);
         ferry_error_set_string(L, "op", verbs[w->kind]);
         if (!w->reason_code && w->klass)

@@ -265,7 +265,7 @@ int ferry_git_repo_read_rev(lua_State *L)
     error = git_tree_entry_bypath(&entry, (git_tree *)tree, path);
     ferry_git_guard_keep(g, entry, release_tree_entry);
     if (error == GIT_ENOTFOUND)
-        ferry_git_raise_reason(L, "not_found", "no file %s at %s", path, rev);
+        ferry_git_raise_reason(L, "NotFound", "no file %s at %s", path, rev);
     if (error < 0)
         ferry_git_raise(L, error, "cannot read %s at %s", path, rev);
     if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB)
@@ -723,7 +723,7 @@ int ferry_git_repo_checkout(lua_State *L)
             error = git_revparse_single(&commit, repo, lua_pushfstring(L, "%s^{commit}", ref));
         ferry_git_guard_keep(g, commit, release_object);
         if (error == GIT_ENOTFOUND || error == GIT_EINVALIDSPEC || error == GIT_EAMBIGUOUS)
-            ferry_git_raise_reason(L, error == GIT_EAMBIGUOUS ? "ambiguous" : "not_found",
+            ferry_git_raise_reason(L, error == GIT_EAMBIGUOUS ? "ambiguous" : "NotFound",
                              "cannot check out %s: no branch, tag or commit of that name", ref);
         if (error < 0)
             ferry_git_raise(L, error, "cannot check out %s", ref);

@@ -57,7 +57,7 @@ end
 -- client's name, which differs from cluster to cluster.
 local function shape(err, c)
   return {
-    kind = err.kind, code = err.code, reason = err.reason, status = err.status,
+    kind = err.kind, reason = err.reason, status = err.status,
     message = (err.message:gsub(" on " .. c.name:gsub("%p", "%%%0") .. "%)$", " on CLIENT)")),
     api_message = err.api_message, method = err.method, path = err.path,
     details = err.details,
@@ -130,7 +130,7 @@ local function contract(make_client, set_status)
       c:create(configmap("dup", ns))
       local err = failing(c.create, c, configmap("dup", ns))
       assert.are.same({
-        kind = "api", code = 409, reason = "AlreadyExists", status = 409,
+        kind = "api", reason = "AlreadyExists", status = 409,
         message = 'configmaps "dup" already exists (POST /api/v1/namespaces/' .. ns .. "/configmaps on CLIENT)",
         api_message = 'configmaps "dup" already exists', method = "POST",
         path = "/api/v1/namespaces/" .. ns .. "/configmaps",
@@ -142,7 +142,7 @@ local function contract(make_client, set_status)
       local ref = { apiVersion = "apps/v1", kind = "Deployment", name = "nope", namespace = ns }
       local err = failing(c.get, c, ref)
       assert.are.same({
-        kind = "api", code = 404, reason = "NotFound", status = 404,
+        kind = "api", reason = "NotFound", status = 404,
         message = 'deployments.apps "nope" not found (GET /apis/apps/v1/namespaces/' .. ns
           .. "/deployments/nope on CLIENT)",
         api_message = 'deployments.apps "nope" not found', method = "GET",
@@ -154,20 +154,20 @@ local function contract(make_client, set_status)
       assert.are.equal("PATCH", failing(c.patch, c, cm, { data = { a = "b" } }).method)
       assert.are.equal("NotFound", failing(c.patch, c, cm, { data = { a = "b" } }).reason)
       assert.are.equal("NotFound", failing(c.replace, c, cm).reason)
-      assert.are.equal(404, failing(c.delete, c, cm).code)
+      assert.are.equal(404, failing(c.delete, c, cm).status)
       assert.is_nil(c:delete(cm, { missing_ok = true }))
     end)
 
     it("need their namespace to exist", function()
       local err = failing(c.create, c, configmap("a", ns .. "-none"))
-      assert.are.equal(404, err.code)
+      assert.are.equal(404, err.status)
       assert.are.equal('namespaces "' .. ns .. '-none" not found', err.api_message)
       assert.are.same({ name = ns .. "-none", kind = "namespaces" }, err.details)
     end)
 
     it("refuse an invalid name (Invalid)", function()
       local err = failing(c.create, c, configmap("Bad_Name", ns))
-      assert.are.equal(422, err.code)
+      assert.are.equal(422, err.status)
       assert.are.equal("Invalid", err.reason)
       assert.are.equal('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase '
         .. "RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start "
@@ -185,7 +185,7 @@ local function contract(make_client, set_status)
       local created = c:create(configmap("a", ns))
       local updated = c:patch(created, { data = { key = "changed" } })
       local err = failing(c.replace, c, created)
-      assert.are.equal(409, err.code)
+      assert.are.equal(409, err.status)
       assert.are.equal("Conflict", err.reason)
       assert.are.equal('Operation cannot be fulfilled on configmaps "a": the object has been modified; please '
         .. "apply your changes to the latest version and try again", err.api_message)
@@ -206,7 +206,7 @@ local function contract(make_client, set_status)
       local cm = configmap("a", ns)
       cm.metadata.resourceVersion = "5"
       local err = failing(c.create, c, cm)
-      assert.are.equal(500, err.code)
+      assert.are.equal(500, err.status)
       assert.are.equal("resourceVersion should not be set on objects to be created", err.api_message)
     end)
   end)
@@ -259,7 +259,7 @@ local function contract(make_client, set_status)
     it("refuse selectors they cannot parse", function()
       local err = failing(c.list, c, { apiVersion = "v1", kind = "ConfigMap", namespace = ns,
                                        labelSelector = "tier in web" })
-      assert.are.equal(400, err.code)
+      assert.are.equal(400, err.status)
       assert.are.equal("BadRequest", err.reason)
       assert.are.equal("unable to parse requirement: found 'web' expected: '('", err.api_message)
       err = failing(c.list, c, { apiVersion = "v1", kind = "ConfigMap", namespace = ns, fieldSelector = "data.x=1" })
@@ -287,7 +287,7 @@ local function contract(make_client, set_status)
         { op = "remove", path = "/data/a" },
         { op = "test", path = "/data/b", value = "3" },
       }, { type = "json" })
-      assert.are.equal(422, err.code)
+      assert.are.equal(422, err.status)
       assert.are.equal("Invalid", err.reason)
       assert.are.equal("the server rejected our request due to an error in our request", err.api_message)
       assert.are.same({ a = "one", b = "2" }, c:get(cm).data)
@@ -325,7 +325,7 @@ spec:
     it("are not strategic for custom resources", function()
       local w = c:create(widget("w", ns))
       local err = failing(c.patch, c, w, { spec = { size = 2 } }, { type = "strategic" })
-      assert.are.equal(415, err.code)
+      assert.are.equal(415, err.status)
       assert.are.equal("UnsupportedMediaType", err.reason)
       assert.are.equal(2, c:patch(w, { spec = { size = 2 } }).spec.size)
     end)
@@ -439,7 +439,7 @@ spec:
       c:apply(cm({ x = "1", y = "2" }), { field_manager = "mgr-a" })
       local err = failing(c.apply, c, cm({ x = "changed" }), { field_manager = "mgr-b", force = false })
       assert.are.equal("apply", err.kind)
-      assert.are.equal(409, err.cause.code)
+      assert.are.equal(409, err.cause.status)
       assert.are.equal("Conflict", err.cause.reason)
       assert.are.equal('Apply failed with 1 conflict: conflict with "mgr-a": .data.x', err.cause.api_message)
       assert.are.same({ causes = { { field = ".data.x", message = 'conflict with "mgr-a"',

@@ -13,12 +13,12 @@ local function exists(path)
   return sys.stat(path) ~= nil
 end
 
-local function raises(code, fn, ...)
+local function raises(reason, fn, ...)
   local ok, err = pcall(fn, ...)
   assert.is_false(ok, "expected an error")
   assert.are.equal("table", type(err), tostring(err))
   assert.are.equal("git", err.kind)
-  assert.are.equal(code, err.code, err.message)
+  assert.are.equal(reason, err.reason, err.message)
   return err
 end
 

@@ -95,7 +95,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
         local k8s = require "k8s"
         local c = k8s.connect { in_cluster = true, service_account_dir = %q }
         local ok, err = pcall(c.version, c)
-        assert(not ok and err.code == 401, "expected 401 with the old token")
+        assert(not ok and err.status == 401, "expected 401 with the old token")
         local f = io.open(%q, "w"); f:write(%q); f:close() -- the token rotates
         return c.namespace .. " " .. c:version().gitVersion]], dir, dir .. "/token", admin_token("old"))
       local r = helpers.ferry({ "eval", script },
@@ -111,7 +111,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
       local ok, err = pcall(c.list, c, { apiVersion = "v1", kind = "Secret", namespace = "kube-system" })
       assert.is_false(ok)
       assert.are.equal("api", err.kind)
-      assert.are.equal(403, err.code)
+      assert.are.equal(403, err.status)
       assert.are.equal("Forbidden", err.reason)
       assert.matches("forbidden", tostring(err))
     end)
@@ -148,7 +148,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
       assert.are.equal("replaced", old:replace(patched).data.key)
       local stale_ok, stale = pcall(old.replace, old, got) -- old resourceVersion
       assert.is_false(stale_ok)
-      assert.are.equal(409, stale.code)
+      assert.are.equal(409, stale.status)
       assert.are.equal("Conflict", stale.reason)
       old:delete(got, { wait = true, timeout = "30s" })
       local ok, err = pcall(old.get, old, got)
@@ -164,7 +164,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
       assert.are.equal("AlreadyExists", err.reason)
       ok, err = pcall(old.create, old, configmap("Not_A_Valid_Name", ns))
       assert.is_false(ok)
-      assert.are.equal(422, err.code)
+      assert.are.equal(422, err.status)
       assert.matches("Invalid value", err.message)
     end)
 

@@ -223,6 +223,28 @@ describe("ferry repl", function()
     t:quit()
   end)
 
+  it("runs a task spawned at the prompt while the user types nothing", function()
+    local t = open()
+    local ticks_file = dir .. "/ticks"
+    t:line(string.format("ticks = 0; ticker = task.spawn(function() while true do ticks = ticks + 1; "
+      .. "do local f <close> = io.open(%q, 'w'); f:write(ticks) end; task.sleep(0.01) end end)", ticks_file))
+    -- no line is entered meanwhile: the file grows only if the loop runs at the prompt
+    helpers.eventually(function()
+      local f = io.open(ticks_file)
+      local ticks = f and tonumber(f:read("a"))
+      if f then f:close() end
+      return (ticks or 0) >= 5
+    end, 10, "the task never ticked while the prompt waited")
+    t:line('print("ticked " .. tostring(ticks >= 5))')
+    t:wait_for("\nticked true\n")
+    -- half a line, then Ctrl-C: the line goes, the task stays
+    t:type("ticker:cancel(")
+    t:press("C-c")
+    t:line('print("still " .. ticker.state)')
+    t:wait_for("\nstill waiting\n")
+    t:quit()
+  end)
+
   it("keeps history across two runs, without lines holding secrets", function()
     local t = open()
     t:line("hist_marker = 4242")

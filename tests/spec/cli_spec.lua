@@ -67,6 +67,26 @@ describe("the ferry command", function()
     assert.matches("it broke", r.stderr)
   end)
 
+  it("shows with -v the frames of the failing script, not the scheduler's", function()
+    helpers.write_file(dir .. "/deep.lua", table.concat({
+      "local task = require 'task'",
+      "local function check()",
+      "  task.sleep(0.001)",
+      "  error({ kind = 'api', message = 'it broke deep down' })",
+      "end",
+      "task.spawn(function() check() end):wait()",
+    }, "\n"))
+    local r = helpers.ferry { "-v", "run", dir .. "/deep.lua" }
+    assert.are.equal(1, r.code)
+    assert.matches("api: it broke deep down", r.stderr, 1, true)
+    assert.matches("stack traceback:", r.stderr, 1, true)
+    assert.matches("deep.lua:4: in upvalue 'check'", r.stderr, 1, true)
+    assert.matches("deep.lua:6:", r.stderr, 1, true)
+    assert.is_nil(r.stderr:find("task.lua", 1, true))
+    assert.is_nil(r.stderr:find("cli.lua", 1, true))
+    assert.is_nil(r.stderr:find("'xpcall'", 1, true))
+  end)
+
   it("shows help for a command", function()
     local r = helpers.ferry { "help", "run" }
     assert.are.equal(0, r.code)

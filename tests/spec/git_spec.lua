@@ -18,12 +18,12 @@ local function git_cli(dir, ...)
   return (r.stdout:gsub("%s+$", ""))
 end
 
-local function raises(code, fn, ...)
+local function raises(reason, fn, ...)
   local ok, err = pcall(fn, ...)
   assert.is_false(ok, "expected an error")
   assert.are.equal("table", type(err), tostring(err))
   assert.are.equal("git", err.kind)
-  assert.are.equal(code, err.code, err.message)
+  assert.are.equal(reason, err.reason, err.message)
   return err
 end
 
@@ -126,7 +126,7 @@ describe("git", function()
       assert.are.equal("kind: Kustomization\n", repo:read("clusters/prod/flux.yaml"))
       assert.are.equal("kind: Kustomization\n", repo:read("clusters/prod/flux.yaml", { rev = "HEAD" }))
       assert.are.equal("resources: []\n", repo:read("clusters/prod/kustomization.yaml", { rev = first }))
-      raises("not_found", repo.read, repo, "clusters/prod/flux.yaml", { rev = first })
+      raises("NotFound", repo.read, repo, "clusters/prod/flux.yaml", { rev = first })
       -- the git command line sees the same history
       assert.are.equal(id, git_cli(repo.dir, "rev-parse", "HEAD"))
       assert.are.equal("Add flux", git_cli(repo.dir, "log", "-1", "--format=%s"))
@@ -154,7 +154,7 @@ describe("git", function()
       }, repo:status())
       repo:commit("Remove everything", { author = AUTHOR })
       assert.are.equal("", git_cli(repo.dir, "ls-files"))
-      raises("not_found", repo.remove, repo, "README.md")
+      raises("NotFound", repo.remove, repo, "README.md")
     end)
 
     it("stages a file deleted by another program", function()
@@ -230,13 +230,13 @@ describe("git", function()
     end)
 
     it("names what is missing", function()
-      local err = raises("not_found", repo.read, repo, "missing.yaml")
+      local err = raises("NotFound", repo.read, repo, "missing.yaml")
       assert.matches("missing%.yaml", err.message)
       raises("directory", repo.read, repo, "clusters")
       raises("directory", repo.read, repo, "clusters", { rev = "HEAD" })
-      err = raises("not_found", repo.read, repo, "README.md", { rev = "no-such-branch" })
+      err = raises("NotFound", repo.read, repo, "README.md", { rev = "no-such-branch" })
       assert.matches("no%-such%-branch", err.message)
-      raises("not_found", repo.log, repo, { rev = "no-such-branch" })
+      raises("NotFound", repo.log, repo, { rev = "no-such-branch" })
     end)
 
     it("checks arguments", function()
@@ -289,7 +289,7 @@ describe("git", function()
     end)
 
     it("names an unknown ref", function()
-      local err = raises("not_found", repo.checkout, repo, "no-such-ref")
+      local err = raises("NotFound", repo.checkout, repo, "no-such-ref")
       assert.matches("no%-such%-ref", err.message)
       assert.are.same({ first, "main" }, { repo:head() })
     end)
@@ -387,8 +387,8 @@ describe("git", function()
       repo:checkout("main")
       assert.are.equal(commit, repo:push { branch = "topic" }.id)
       assert.are.equal(commit, git_cli(origin_dir, "rev-parse", "topic"))
-      raises("not_found", repo.push, repo, { remote = "upstream" })
-      raises("not_found", repo.fetch, repo, { remote = "upstream" })
+      raises("NotFound", repo.push, repo, { remote = "upstream" })
+      raises("NotFound", repo.fetch, repo, { remote = "upstream" })
     end)
 
     it("refuses a non-empty directory and leaves it as it was", function()
@@ -400,13 +400,13 @@ describe("git", function()
     end)
 
     it("leaves nothing behind when the clone fails", function()
-      raises("not_found", git.clone, url, tmp .. "/nobranch", { branch = "no-such-branch" })
+      raises("NotFound", git.clone, url, tmp .. "/nobranch", { branch = "no-such-branch" })
       assert.is_false(exists(tmp .. "/nobranch"))
       local err = raises("error", git.clone, "file://" .. tmp .. "/no-such-repo.git", tmp .. "/norepo")
       assert.matches("^clone file://", err.message)
       assert.is_false(exists(tmp .. "/norepo"))
       sys.mkdir(tmp .. "/empty")
-      raises("not_found", git.clone, url, tmp .. "/empty", { branch = "no-such-branch" })
+      raises("NotFound", git.clone, url, tmp .. "/empty", { branch = "no-such-branch" })
       assert.are.same({}, sys.listdir(tmp .. "/empty"))
     end)
 
@@ -435,7 +435,7 @@ describe("git", function()
       assert.are.equal("os", err.class)
       assert.matches("^clone file://.-/no%-such%-repo%.git: .*no%-such%-repo%.git", err.message)
       assert.is_nil(err.message:find("unknown error", 1, true))
-      err = raises("not_found", git.open, tmp .. "/missing")
+      err = raises("NotFound", git.open, tmp .. "/missing")
       assert.is_string(err.class)
     end)
 
@@ -461,9 +461,9 @@ describe("git", function()
 
   describe("opening", function()
     it("names a directory that is not a repository", function()
-      local err = raises("not_found", git.open, tmp .. "/missing")
+      local err = raises("NotFound", git.open, tmp .. "/missing")
       assert.matches("missing", err.message)
-      raises("not_found", git.open, tmp)
+      raises("NotFound", git.open, tmp)
     end)
 
     it("opens a repository by its work tree", function()
@@ -525,7 +525,7 @@ describe("git", function()
       local ok, err = pcall(git.clone, server.url .. "/fleet.git", tmp .. "/fleet")
       helpers.stop_http_server(server)
       assert.is_false(ok)
-      assert.are.equal("not_found", err.code, tostring(err))
+      assert.are.equal("NotFound", err.reason, tostring(err))
       assert.are.equal(404, err.status)
       assert.are.equal("http", err.class)
       assert.are.equal("clone " .. server.url .. "/fleet.git: no repository there (HTTP 404)", err.message)
@@ -597,7 +597,7 @@ describe("git", function()
     -- libgit2 1.5's SSH transport leaks a few bytes per connection, which
     -- LeakSanitizer would report at exit: these run in a child ferry, with
     -- leak detection off there. ARGS (a table) reaches the child as JSON;
-    -- the child answers {ok, value} or {ok = false, err = {kind, code, message}}.
+    -- the child answers {ok, value} or {ok = false, err = {kind, reason, message}}.
     local function in_child(code, args, env)
       local program = string.format([[
 local git = require "git"
@@ -607,7 +607,7 @@ local ok, value = pcall(function() %s end)
 if ok then
   io.write(json.encode { ok = true, value = value == nil and json.null or value })
 else
-  io.write(json.encode { ok = false, err = { kind = value.kind, code = value.code, message = tostring(value.message) } })
+  io.write(json.encode { ok = false, err = { kind = value.kind, reason = value.reason, message = tostring(value.message) } })
 end]], json.encode(args), code)
       local child_env = { ASAN_OPTIONS = "detect_leaks=0" }
       for k, v in pairs(env or {}) do child_env[k] = v end
@@ -622,10 +622,10 @@ end]], json.encode(args), code)
       return a
     end
 
-    local function child_raises(code, result)
+    local function child_raises(reason, result)
       assert.is_false(result.ok, "expected an error")
       assert.are.equal("git", result.err.kind)
-      assert.are.equal(code, result.err.code, result.err.message)
+      assert.are.equal(reason, result.err.reason, result.err.message)
       return result.err
     end
 

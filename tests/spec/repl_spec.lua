@@ -234,7 +234,7 @@ describe("repl.printer", function()
   end)
 
   it("reduces an API error to its reason and message", function()
-    local err = setmetatable({ kind = "api", reason = "NotFound", code = 404,
+    local err = setmetatable({ kind = "api", reason = "NotFound", status = 404,
       message = 'deployments.apps "x" not found (GET /apis/apps/v1/... on old)' },
       { __tostring = function(e) return "api: " .. e.message end })
     assert.are.equal('NotFound: deployments.apps "x" not found (GET /apis/apps/v1/... on old)',

@@ -199,7 +199,7 @@ spec: {targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}}
       local ok, err = pcall(c.set_status, c, { apiVersion = "v1", kind = "Pod", namespace = "shop", name = "none" },
         { phase = "Running" })
       assert.is_false(ok)
-      assert.are.equal(404, err.code)
+      assert.are.equal(404, err.status)
     end)
   end)
 
@@ -386,7 +386,7 @@ spec: {interval: 5m}
                                           metadata = { name = "x", namespace = "no-such-ns" } })
       assert.is_false(ok)
       assert.are.equal("apply", err.kind)
-      assert.are.equal(404, err.cause.code)
+      assert.are.equal(404, err.cause.status)
       assert.are.equal('namespaces "no-such-ns" not found', err.cause.api_message)
     end)
 

@@ -67,7 +67,7 @@ local function stored(self, ref)
   local obj = self.fake_server:lookup(e, namespace, name)
   if not obj then
     error(errors.new("api", string.format("%s not found in the fake cluster %s",
-      require("k8s.resources").describe(ref), self.name), { code = 404, reason = "NotFound" }), 2)
+      require("k8s.resources").describe(ref), self.name), { status = 404, reason = "NotFound" }), 2)
   end
   return e, obj
 end
@@ -188,7 +188,7 @@ function Fake.load(self, input)
     local response = self.fake_server:create_object(e, namespace, obj, { manager = "ferry.testing" })
     if response.status >= 400 then
       error(errors.new("invalid", "the fake cluster refused a seed object: " .. tostring(response.body.message),
-        { code = response.status, reason = response.body.reason }), 2)
+        { status = response.status, reason = response.body.reason }), 2)
     end
     local created = response.body
     if status ~= nil and e.status then
