@@ -51,7 +51,7 @@ void ferry_git_guard_drop(struct guard *g, void *resource);
 
 /* ---- errors ---- */
 
-/* The error's code field for a libgit2 return value ("not_found", ...). */
+/* The error's reason field for a libgit2 return value ("NotFound", ...). */
 const char *ferry_git_code_name(int error);
 
 /* The name of a libgit2 error class ("net", "http", "reference", ...). */
