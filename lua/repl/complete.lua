@@ -265,6 +265,73 @@ local function command_candidates(before, ctx, env)
   return result("", {})
 end
 
+-- Tab completion's edit -----------------------------------------------------------
+
+local LISTED_MAX = 200 -- a longer list ends with "... N more"
+
+-- Columns a candidate takes on the terminal: its characters, as an estimate.
+local function width_of(text)
+  return utf8.len(text) or #text
+end
+
+--- The candidates in columns of a terminal `columns` wide, down the columns
+-- as ls lists files, starting on a new line.
+function complete.layout(candidates, columns)
+  local shown = math.min(#candidates, LISTED_MAX)
+  local widest = 1
+  for i = 1, shown do widest = math.max(widest, width_of(candidates[i])) end
+  local per_row = math.max(1, (columns or 80) // (widest + 2))
+  local rows = (shown + per_row - 1) // per_row
+  local out = { "\n" }
+  for row = 0, rows - 1 do
+    for column = 0, per_row - 1 do
+      local i = column * rows + row + 1
+      if i > shown then break end
+      out[#out + 1] = candidates[i]
+      if column + 1 < per_row and i + rows <= shown then
+        out[#out + 1] = string.rep(" ", widest + 2 - width_of(candidates[i]))
+      end
+    end
+    out[#out + 1] = "\n"
+  end
+  if shown < #candidates then out[#out + 1] = string.format("... %d more\n", #candidates - shown) end
+  return table.concat(out)
+end
+
+-- The length of the bytes all candidates start with, never cutting a
+-- UTF-8 character in two.
+local function shared_length(candidates)
+  local first, shared = candidates[1], #candidates[1]
+  for i = 2, #candidates do
+    local other, n = candidates[i], 0
+    while n < shared and n < #other and first:byte(n + 1) == other:byte(n + 1) do n = n + 1 end
+    shared = n
+  end
+  while shared > 0 and shared < #first and (first:byte(shared + 1) & 0xC0) == 0x80 do shared = shared - 1 end
+  return shared
+end
+
+--- What Tab does with an answer of complete.candidates for the text before
+-- the cursor: {prefix, replace = text} puts text in place of the prefix (a
+-- lone candidate and its suffix, or what several share beyond the prefix);
+-- {prefix, listing = text} prints the candidates under the line; nil beeps.
+function complete.edit(found, before, columns)
+  local candidates = {}
+  for _, c in ipairs(type(found) == "table" and found or {}) do
+    if type(c) == "string" then candidates[#candidates + 1] = c end
+  end
+  local prefix = type(found) == "table" and type(found.prefix) == "string" and found.prefix or ""
+  local suffix = type(found) == "table" and type(found.suffix) == "string" and found.suffix or ""
+  if #candidates == 0 or #prefix > #before or before:sub(#before - #prefix + 1) ~= prefix then return nil end
+  if #candidates == 1 then return { prefix = prefix, replace = candidates[1] .. suffix } end
+  local shared = shared_length(candidates)
+  local first = candidates[1]
+  if shared > #prefix or (shared == #prefix and shared > 0 and first:sub(1, shared) ~= prefix) then
+    return { prefix = prefix, replace = first:sub(1, shared) }
+  end
+  return { prefix = prefix, listing = complete.layout(candidates, columns) }
+end
+
 function complete.candidates(before, ctx)
   ctx = ctx or {}
   local env = ctx.env or _G

@@ -477,11 +477,12 @@ function Session:completion_context()
   }
 end
 
--- The completer given to the line editor: never raises.
-function Session:complete(before)
+-- The completer given to the line editor: what Tab does (complete.edit),
+-- for the text before the cursor on a terminal `columns` wide; never raises.
+function Session:complete(before, _, columns)
   local ok, result = pcall(complete.candidates, before, self.completion)
-  if ok then return result end
-  return { prefix = "", suffix = "" }
+  if not ok then return nil end
+  return complete.edit(result, before, columns)
 end
 
 -- ---- :doc ----------------------------------------------------------------------
@@ -665,7 +666,7 @@ function Session:main()
   end
   if self.interactive then
     local edit = require "ferry.edit"
-    self.editor = edit.new { name = "ferry", complete = function(before) return self:complete(before) end }
+    self.editor = edit.new { name = "ferry", complete = function(...) return self:complete(...) end }
     self:open_history()
     self:banner()
   end

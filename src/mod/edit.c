@@ -42,7 +42,6 @@
 
 #define DEFAULT_HISTORY_SIZE 1000
 #define COMPLETION_STACK 16     /* slots the Tab callback may push */
-#define LISTED_CANDIDATES_MAX 200 /* longer lists end with "... N more" */
 #define READ_POLL_MS 250        /* how often a blocked read looks at Ctrl-C */
 
 struct editor {
@@ -123,60 +122,31 @@ struct completion_request {
     const char *line;
     size_t cursor;
     size_t length;
+    int columns;
 };
 
-/* completer(text_before_cursor, line) -> {candidates..., prefix=, suffix=}
- * Leaves the answer in a checked shape: a fresh array holding only the
- * string candidates, the prefix and the suffix (strings). [-2, +3, e] */
+/* completer(text_before_cursor, line, columns) -> {prefix=, replace=} |
+ * {prefix=, listing=} | nil: what Tab does, decided in Lua (repl.complete's
+ * edit). Leaves prefix, replace and listing, each a string or nil. [-2, +3, e] */
 static int completion_call(lua_State *L)
 {
     const struct completion_request *request = lua_touserdata(L, 2);
     lua_settop(L, 1);
-    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 1); /* the answer lands at 2 */
     lua_pushlstring(L, request->line, request->cursor);
     lua_pushlstring(L, request->line, request->length);
-    lua_call(L, 2, 1);
-    lua_newtable(L); /* 3: candidates */
-    if (lua_istable(L, 2)) {
-        lua_Integer count = luaL_len(L, 2), kept = 0;
-        for (lua_Integer i = 1; i <= count; i++) {
-            if (lua_geti(L, 2, i) == LUA_TSTRING)
-                lua_seti(L, 3, ++kept);
-            else
+    lua_pushinteger(L, request->columns);
+    lua_call(L, 3, 1);
+    int answered = lua_istable(L, 2);
+    const char *fields[] = {"prefix", "replace", "listing"};
+    for (int i = 0; i < 3; i++) {
+        if (!answered || lua_getfield(L, 2, fields[i]) != LUA_TSTRING) {
+            if (answered)
                 lua_pop(L, 1);
+            lua_pushnil(L);
         }
-        lua_getfield(L, 2, "prefix");
-        lua_getfield(L, 2, "suffix");
-    } else {
-        lua_pushnil(L);
-        lua_pushnil(L);
-    }
-    if (lua_type(L, 4) != LUA_TSTRING) {
-        lua_pushliteral(L, "");
-        lua_replace(L, 4);
-    }
-    if (lua_type(L, 5) != LUA_TSTRING) {
-        lua_pushliteral(L, "");
-        lua_replace(L, 5);
     }
     return 3;
-}
-
-/* The i-th candidate of the array at idx; the string stays alive in the
- * array, so the pointer is valid while the array is on the stack. [-0, +0, -] */
-static const char *candidate_at(lua_State *L, int idx, size_t i, size_t *length)
-{
-    lua_rawgeti(L, idx, (lua_Integer)i);
-    const char *text = lua_tolstring(L, -1, length);
-    lua_pop(L, 1);
-    return text;
-}
-
-/* Columns on the terminal for a string: its characters, as an estimate. */
-static size_t display_width(const char *text, size_t length)
-{
-    size_t chars = mbstowcs(NULL, text, 0);
-    return chars == (size_t)-1 ? length : chars;
 }
 
 static int terminal_columns(FILE *out)
@@ -187,98 +157,36 @@ static int terminal_columns(FILE *out)
     return 80;
 }
 
-/* Prints the candidates in columns under the line, as shells do. */
-static void candidates_list(FILE *out, lua_State *L, int idx, size_t count)
+/* Replaces the prefix before the cursor with text. */
+static unsigned char line_replace(EditLine *el, const char *prefix, const char *text)
 {
-    size_t shown = count > LISTED_CANDIDATES_MAX ? LISTED_CANDIDATES_MAX : count;
-    size_t widest = 1;
-    for (size_t i = 1; i <= shown; i++) {
-        size_t length;
-        const char *text = candidate_at(L, idx, i, &length);
-        size_t width = display_width(text, length);
-        if (width > widest)
-            widest = width;
-    }
-    size_t per_row = (size_t)terminal_columns(out) / (widest + 2);
-    if (per_row == 0)
-        per_row = 1;
-    size_t rows = (shown + per_row - 1) / per_row;
-    fputc('\n', out);
-    for (size_t row = 0; row < rows; row++) {
-        for (size_t column = 0; column < per_row; column++) {
-            size_t i = column * rows + row + 1; /* down the columns, like ls */
-            if (i > shown)
-                break;
-            size_t length;
-            const char *text = candidate_at(L, idx, i, &length);
-            fputs(text, out);
-            if (column + 1 < per_row && i + rows <= shown)
-                for (size_t pad = display_width(text, length); pad < widest + 2; pad++)
-                    fputc(' ', out);
-        }
-        fputc('\n', out);
-    }
-    if (shown < count)
-        fprintf(out, "... %zu more\n", count - shown);
-    fflush(out);
-}
-
-/* Replaces the prefix before the cursor with text[0..length) + suffix. */
-static unsigned char line_replace(EditLine *el, const char *prefix, const char *text,
-                                  size_t length, const char *suffix)
-{
-    size_t suffix_length = strlen(suffix);
-    char *replacement = malloc(length + suffix_length + 1);
-    if (!replacement)
-        return CC_ERROR;
-    memcpy(replacement, text, length);
-    memcpy(replacement + length, suffix, suffix_length + 1);
     size_t prefix_chars = mbstowcs(NULL, prefix, 0);
     if (prefix_chars == (size_t)-1)
         prefix_chars = strlen(prefix);
     if (prefix_chars > 0)
         el_deletestr(el, (int)prefix_chars);
-    int failed = replacement[0] != '\0' && el_insertstr(el, replacement) != 0;
-    free(replacement);
-    return failed ? CC_ERROR : CC_REFRESH;
+    return text[0] != '\0' && el_insertstr(el, text) != 0 ? CC_ERROR : CC_REFRESH;
 }
 
-/* Uses the checked answer at base (candidates, prefix, suffix): one
- * candidate replaces the prefix, several extend it to what they share, or,
- * when they share no more, are listed. Nothing here raises. */
+/* Does what the checked answer at base (prefix, replace, listing) says, once
+ * the prefix is seen to be what the line has before the cursor. Nothing
+ * here raises. */
 static unsigned char completion_apply(struct editor *e, EditLine *el, lua_State *L, int base,
                                       const struct completion_request *request)
 {
-    size_t count = lua_rawlen(L, base);
-    size_t prefix_length, suffix_length;
-    const char *prefix = lua_tolstring(L, base + 1, &prefix_length);
-    const char *suffix = lua_tolstring(L, base + 2, &suffix_length);
-    if (count == 0)
-        return CC_ERROR;
-    /* the prefix must be what the line has before the cursor */
-    if (prefix_length > request->cursor ||
+    size_t prefix_length;
+    const char *prefix = lua_tolstring(L, base, &prefix_length);
+    const char *replace = lua_tostring(L, base + 1);
+    const char *listing = lua_tostring(L, base + 2);
+    if (!prefix || prefix_length > request->cursor ||
         memcmp(request->line + request->cursor - prefix_length, prefix, prefix_length) != 0)
         return CC_ERROR;
-    size_t first_length;
-    const char *first = candidate_at(L, base, 1, &first_length);
-    if (count == 1)
-        return line_replace(el, prefix, first, first_length, suffix);
-    size_t shared = first_length;
-    for (size_t i = 2; i <= count; i++) {
-        size_t length;
-        const char *other = candidate_at(L, base, i, &length);
-        size_t n = 0;
-        while (n < shared && n < length && first[n] == other[n])
-            n++;
-        shared = n;
-    }
-    while (shared > 0 && shared < first_length && ((unsigned char)first[shared] & 0xC0) == 0x80)
-        shared--; /* never cut a UTF-8 character in two */
-    int extends = shared > prefix_length ||
-                  (shared == prefix_length && shared > 0 && memcmp(first, prefix, shared) != 0);
-    if (extends)
-        return line_replace(el, prefix, first, shared, "");
-    candidates_list(e->out, L, base, count);
+    if (replace)
+        return line_replace(el, prefix, replace);
+    if (!listing)
+        return CC_ERROR;
+    fputs(listing, e->out);
+    fflush(e->out);
     return CC_REDISPLAY;
 }
 
@@ -295,6 +203,7 @@ static unsigned char editor_complete(EditLine *el, int ch)
         .line = info->buffer,
         .cursor = (size_t)(info->cursor - info->buffer),
         .length = (size_t)(info->lastchar - info->buffer),
+        .columns = terminal_columns(e->out),
     };
     int top = lua_gettop(L); /* readline reserved COMPLETION_STACK slots */
     lua_pushcfunction(L, completion_call);

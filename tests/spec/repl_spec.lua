@@ -406,6 +406,38 @@ describe("repl.complete", function()
     assert.are.same({ "list" }, (candidates(":yaml c:li")))
     assert.are.same({ "list" }, (candidates(":watch -n 5 old:li")))
   end)
+
+  it("decides what Tab does: replace with a lone candidate, extend to what several share, else list", function()
+    assert.are.same({ prefix = "de", replace = "describe " },
+      complete.edit({ "describe", prefix = "de", suffix = " " }, ":de", 80))
+    assert.are.same({ prefix = "k8s.c", replace = "k8s.con" },
+      complete.edit({ "k8s.config", "k8s.connect", prefix = "k8s.c" }, "x = k8s.c", 80))
+    local listed = complete.edit({ "k8s.config", "k8s.connect", prefix = "k8s.con" }, "k8s.con", 80)
+    assert.are.equal("k8s.con", listed.prefix)
+    assert.are.equal("\nk8s.config   k8s.connect\n", listed.listing)
+    -- a case-folded match replaces the prefix even at the same length
+    assert.are.same({ prefix = "dep", replace = "Dep" },
+      complete.edit({ "Deployment", "DeploymentList", "Depot", prefix = "dep" }, "dep", 80))
+    assert.is_nil(complete.edit({ prefix = "x" }, "x", 80), "nothing to offer: beep")
+    assert.is_nil(complete.edit({ "abc", prefix = "zz" }, "ab", 80), "a prefix the line does not have")
+    assert.is_nil(complete.edit(nil, "ab", 80))
+  end)
+
+  it("never cuts a UTF-8 character when extending", function()
+    local r = complete.edit({ "caf\u{e9}s", "caf\u{e8}s", prefix = "c" }, "c", 80)
+    assert.are.same({ prefix = "c", replace = "caf" }, r)
+  end)
+
+  it("lays candidates out down the columns, as ls does, and caps the list", function()
+    assert.are.equal("\naa  cc\nbb  dd\n", complete.layout({ "aa", "bb", "cc", "dd" }, 9))
+    assert.are.equal("\naa\nbb\n", complete.layout({ "aa", "bb" }, 3))
+    local many = {}
+    for i = 1, 250 do many[i] = string.format("w%03d", i) end
+    local text = complete.layout(many, 80)
+    assert.truthy(text:find("w200", 1, true))
+    assert.is_nil(text:find("w201", 1, true))
+    assert.matches("%.%.%. 50 more\n$", text)
+  end)
 end)
 
 describe("repl.commands", function()
