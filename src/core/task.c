@@ -91,10 +91,11 @@ static int loop_lua_clear_interrupt(lua_State *L)
     return 0;
 }
 
-/* loop.resume(co, ...) -> true, ... | false, err, traceback
- * Like coroutine.resume, but marks co as the running thread for Ctrl-C and
- * takes the traceback before the coroutine's stack is closed: n arguments
- * after co, r results of the coroutine, or 3 values. [-(n+1), +(r+1)|3, v] */
+/* loop.resume(co, ...) -> true, ... | false, err
+ * Like coroutine.resume, but marks co as the running thread for Ctrl-C
+ * (the scheduler takes a failed task's traceback, errors.traceback, before
+ * it closes the coroutine): n arguments after co, r results of the
+ * coroutine, or 2 values. [-(n+1), +(r+1)|2, v] */
 static int loop_lua_resume(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
@@ -118,10 +119,7 @@ static int loop_lua_resume(lua_State *L)
     }
     lua_pushboolean(L, 0);
     lua_xmove(co, L, 1); /* the error */
-    luaL_tolstring(L, -1, NULL);
-    luaL_traceback(L, co, lua_tostring(L, -1), 0);
-    lua_remove(L, -2);
-    return 3;
+    return 2;
 }
 
 static const luaL_Reg loop_functions[] = {
