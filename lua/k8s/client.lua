@@ -17,8 +17,6 @@ client.Client = Client
 -- applying a few hundred objects).
 local DEFAULT_QPS, DEFAULT_BURST = 50, 100
 local MAX_RETRIES = 3
-local IDEMPOTENT = { GET = true, HEAD = true, OPTIONS = true, PUT = true, DELETE = true }
-local RETRY_STATUS = { [500] = true, [502] = true, [503] = true, [504] = true }
 
 local function api_error(self, method, path, response)
   local status = nil
@@ -105,10 +103,6 @@ function client.new(auth_state, options)
   return self
 end
 
-local function backoff(attempt)
-  return math.min(0.25 * 2 ^ (attempt - 1), 4)
-end
-
 -- The http.request options of an API request (credentials included).
 local function prepare(self, req, path)
   local headers = { Accept = req.accept or "application/json", ["User-Agent"] = "ferry" }
@@ -143,17 +137,16 @@ function Client:request(req)
     local ok, response = pcall(http.request, request)
     if not ok then
       local err = transport_error(self, method, path, response)
-      local retriable = type(err) == "table" and err.transport
-        and (IDEMPOTENT[method] or err.kind == "connect") and not req.on_line and not req.on_chunk
-      if not retriable or attempt > self.retries then error(err, 0) end
-      task.sleep(backoff(attempt))
+      if not (type(err) == "table" and err.transport) or attempt > self.retries
+          or req.on_line or req.on_chunk or not http.retry.allows(method, response) then
+        error(err, 0)
+      end
+      task.sleep(http.retry.delay(attempt))
     elseif response.status == 401 and not reauthenticated and self.auth:unauthorized() then
       reauthenticated = true -- fresh credentials once (exec plugin, rotated token)
-    elseif response.status == 429 and attempt <= self.retries and not req.on_line and not req.on_chunk then
-      task.sleep(math.min(tonumber(response.headers["retry-after"]) or backoff(attempt), 30))
-    elseif RETRY_STATUS[response.status] and IDEMPOTENT[method] and attempt <= self.retries
-        and not req.on_line then
-      task.sleep(backoff(attempt))
+    elseif attempt <= self.retries and not req.on_line and not req.on_chunk
+        and http.retry.allows(method, response) then
+      task.sleep(http.retry.delay(attempt, response))
     elseif response.status >= 400 then
       error(api_error(self, method, path, response), 0)
     elseif req.raw then

@@ -12,6 +12,7 @@ local client = require "k8s.client"
 local config = require "k8s.config"
 local deprecations = require "k8s.deprecations"
 local discovery = require "k8s.discovery"
+local duration = require "ferry.duration"
 local errors = require "ferry.errors"
 local resources = require "k8s.resources"
 local status = require "k8s.status"
@@ -106,7 +107,7 @@ function k8s.connect(options)
     name = resolved.name,
     namespace = options.namespace or resolved.namespace,
     qps = options.qps, burst = options.burst, retries = options.retries,
-    timeout = options.timeout and k8s.time.checked_duration(options.timeout, "timeout"),
+    timeout = duration.check(options.timeout, "k8s.connect", "timeout"),
   })
   return c
 end

@@ -4,6 +4,7 @@ local discovery = require "k8s.discovery"
 local errors = require "ferry.errors"
 local json = require "json"
 local task = require "task"
+local duration = require "ferry.duration"
 local timeutil = require "k8s.time"
 
 local resources = {}
@@ -222,7 +223,7 @@ function resources.logs(c, options)
     error(invalid("logs needs {pod = name}"), 0)
   end
   local namespace = options.namespace or c.namespace
-  local since = options.since and timeutil.checked_duration(options.since, "logs since")
+  local since = duration.check(options.since, "c:logs", "since")
   local req = {
     path = string.format("/api/v1/namespaces/%s/pods/%s/log", escape(namespace), escape(options.pod)),
     query = { container = options.container, tailLines = options.tail,
@@ -232,7 +233,7 @@ function resources.logs(c, options)
   }
   if options.follow then
     req.on_line = options.on_line or print
-    req.timeout = options.timeout and timeutil.checked_duration(options.timeout, "logs timeout") or nil
+    req.timeout = duration.check(options.timeout, "c:logs", "timeout")
   end
   return c:request(req).body
 end
