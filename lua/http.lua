@@ -160,6 +160,17 @@ function http.request(options)
   end
 end
 
+--- http.escape(text) -> text percent-encoded for a URL: every byte but
+-- A-Z a-z 0-9 - . _ ~ as %XX (libcurl's encoder).
+http.escape = core.escape
+
+--- http.unescape(text) -> text with every %XX decoded.
+http.unescape = core.unescape
+
+--- http.parse_url(url) -> {scheme, user, password, host, port, path, query,
+-- fragment} or nil, why (libcurl's parser; see docs/modules/http.md).
+http.parse_url = core.parse_url
+
 --- Shorthand for GET: http.get(url [, options]).
 function http.get(url, options)
   local o = {}

@@ -58,15 +58,11 @@ function prom.format_number(v)
   return string.format("%.4g", v)
 end
 
-local function percent_encode(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
-
 -- "query=...&time=..." from a list of {name, value} pairs (repeated names allowed).
 local function form(pairs_list)
   local parts = {}
   for _, p in ipairs(pairs_list) do
-    if p[2] ~= nil then parts[#parts + 1] = percent_encode(p[1]) .. "=" .. percent_encode(p[2]) end
+    if p[2] ~= nil then parts[#parts + 1] = http.escape(tostring(p[1])) .. "=" .. http.escape(tostring(p[2])) end
   end
   return table.concat(parts, "&")
 end

@@ -76,10 +76,7 @@ local function query_string(query)
   for _, k in ipairs(keys) do
     local v = query[k]
     if v ~= nil and v ~= false then
-      local escaped = tostring(v):gsub("[^%w%-%._~]", function(c)
-        return string.format("%%%02X", c:byte())
-      end)
-      parts[#parts + 1] = k .. "=" .. escaped
+      parts[#parts + 1] = k .. "=" .. http.escape(tostring(v))
     end
   end
   return #parts > 0 and ("?" .. table.concat(parts, "&")) or ""

@@ -2,6 +2,7 @@
 -- plain tables; a ref is {apiVersion, kind, name, namespace} or an object.
 local discovery = require "k8s.discovery"
 local errors = require "ferry.errors"
+local http = require "http"
 local json = require "json"
 local task = require "task"
 local duration = require "ferry.duration"
@@ -40,8 +41,10 @@ function resources.describe(ref)
   return string.format("%s %s", tostring(r.kind), name)
 end
 
+-- A path segment: ':' stays as it is (RFC 3986 allows it there), so a
+-- proxied "https:web:443" reads as the API server expects.
 local function escape(segment)
-  return (tostring(segment):gsub("[^%w%-%._~:]", function(c) return string.format("%%%02X", c:byte()) end))
+  return (http.escape(tostring(segment)):gsub("%%3A", ":"))
 end
 
 --- The API path of a kind (and optionally a namespace and a name).

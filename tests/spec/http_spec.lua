@@ -208,3 +208,29 @@ describe("http.retry", function()
     end
   end)
 end)
+
+describe("http URLs", function()
+  it("percent-encodes all but the unreserved characters, and decodes", function()
+    assert.are.equal("a%20b%2Fc%3Fd%3De%26f~g.h_i-j%C3%A9", http.escape("a b/c?d=e&f~g.h_i-j\u{e9}"))
+    assert.are.equal("a b/c\0d", http.unescape("a%20b%2Fc%00d"))
+    assert.are.equal("100%", http.unescape("100%"))
+  end)
+
+  it("parses URLs with libcurl's parser", function()
+    assert.are.same({ scheme = "https", user = "us@er", password = "p:w", host = "[::1]", port = 6443,
+                      path = "/api", query = "x=1", fragment = "f" },
+      http.parse_url("https://us%40er:p%3Aw@[::1]:6443/api?x=1#f"))
+    assert.are.same({ scheme = "ssh", user = "git", host = "git.example", path = "/fleet.git" },
+      http.parse_url("ssh://git@git.example/fleet.git"))
+    assert.are.same({ scheme = "http", host = "prom", path = "/" }, http.parse_url("http://prom"))
+    local u, why = http.parse_url("http://host:99999/")
+    assert.is_nil(u)
+    assert.is_string(why)
+  end)
+
+  it("names a URL it cannot parse without showing it", function()
+    local ok, err = pcall(http.request, { url = "http://user:hunter22@[::1/x" })
+    assert.is_false(ok)
+    assert.is_nil(tostring(err):find("hunter22", 1, true))
+  end)
+end)

@@ -30,3 +30,20 @@ describe("k8s client retries", function()
     assert.are.equal("ok after 3", c:request { path = "/gateway/k" })
   end)
 end)
+
+describe("k8s auth's tls-server-name", function()
+  local auth = require "k8s.auth"
+  local function server_of(server)
+    local a = auth.new { name = "ctx", cluster = { server = server, ["tls-server-name"] = "api.internal" }, user = {} }
+    return a.server, a.connect_to
+  end
+
+  it("sends to the name and connects to the server's host and port", function()
+    assert.are.same({ "https://api.internal:6443", "api.internal:6443:10.0.0.1:6443" },
+      { server_of("https://10.0.0.1:6443") })
+    assert.are.same({ "https://api.internal:443/k8s/clusters/c-1", "api.internal:443:10.0.0.1:443" },
+      { server_of("https://10.0.0.1/k8s/clusters/c-1/") })
+    assert.are.same({ "https://api.internal:6443", "api.internal:6443:::1:6443" },
+      { server_of("https://[::1]:6443") })
+  end)
+end)
