@@ -18,6 +18,7 @@ local status = require "k8s.status"
 local sys = require "ferry.sys"
 local task = require "task"
 local duration = require "ferry.duration"
+local file = require "ferry.file"
 local yaml = require "yaml"
 
 local flux = {}
@@ -198,10 +199,8 @@ function flux.path(path)
 end
 
 local function read_file(path, what)
-  local f, err = io.open(path, "r")
-  if not f then error(invalid(string.format("%s: cannot read %s: %s", what, path, tostring(err))), 0) end
-  local text = f:read("a")
-  f:close()
+  local text, err = file.read(path)
+  if not text then error(invalid(string.format("%s: cannot read %s: %s", what, path, tostring(err))), 0) end
   return text
 end
 

@@ -4,6 +4,7 @@
 local base64 = require "base64"
 local errors = require "ferry.errors"
 local exec = require "exec"
+local file = require "ferry.file"
 local http = require "http"
 local json = require "json"
 local log = require "log"
@@ -26,13 +27,11 @@ local function auth_error(context, message)
 end
 
 local function read_file(path, what, context)
-  local f, err = io.open(path, "rb")
-  if not f then
+  local text, err = file.read(path)
+  if not text then
     error(auth_error(context, string.format("cannot read %s %s: %s (fix the path in the kubeconfig)",
       what, path, err)), 0)
   end
-  local text = f:read("a")
-  f:close()
   return text
 end
 

@@ -14,6 +14,7 @@ local deprecations = require "k8s.deprecations"
 local discovery = require "k8s.discovery"
 local duration = require "ferry.duration"
 local errors = require "ferry.errors"
+local file = require "ferry.file"
 local resources = require "k8s.resources"
 local status = require "k8s.status"
 local wait = require "k8s.wait"
@@ -73,8 +74,7 @@ local function in_cluster_wanted(options)
   if options.in_cluster == false or options.kubeconfig or options.context then return false end
   if not os.getenv("KUBERNETES_SERVICE_HOST") then return false end
   for _, path in ipairs(config.paths()) do
-    local f = io.open(path)
-    if f then f:close() return false end
+    if file.exists(path) then return false end
   end
   return true
 end

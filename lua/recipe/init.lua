@@ -12,6 +12,7 @@
 -- removes steps and adds hooks, so a region or tenant changes one step
 -- without copying the file. See docs/recipes/writing.md.
 local errors = require "ferry.errors"
+local file = require "ferry.file"
 local params = require "recipe.params"
 
 local recipe = {}
@@ -166,16 +167,12 @@ end
 --- Finds a recipe by name (or path) and loads it.
 function recipe.load(name)
   if name:match("%.lua$") or name:find("/", 1, true) then
-    local f = io.open(name)
-    if not f then error(recipe_error("no recipe file " .. name), 0) end
-    f:close()
+    if not file.exists(name) then error(recipe_error("no recipe file " .. name), 0) end
     return load_file(name)
   end
   for _, dir in ipairs(recipe.search_dirs()) do
     local path = dir .. "/" .. name .. ".lua"
-    local f = io.open(path)
-    if f then
-      f:close()
+    if file.exists(path) then
       return load_file(path)
     end
   end

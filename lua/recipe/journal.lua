@@ -107,13 +107,11 @@ end
 --- Loads the journal of a run by id (or by path).
 function journal.load(id, state_dir)
   local path = id:find("/", 1, true) and id or (journal.dir(state_dir) .. "/" .. id .. ".json")
-  local f = io.open(path, "r")
-  if not f then
+  local text = require("ferry.file").read(path)
+  if not text then
     error(errors.new("journal", string.format("no run '%s' (looked for %s); `ferry runs` lists the runs",
       id, path)), 0)
   end
-  local text = f:read("a")
-  f:close()
   local ok, data = pcall(json.decode, text)
   if not ok or type(data) ~= "table" or not data.id then
     error(errors.new("journal", string.format("the journal %s is not a ferry run journal: %s", path,
