@@ -29,8 +29,6 @@ local IDEMPOTENT_KIND = { connection = true, timeout = true }
 local IDEMPOTENT = { GET = true, HEAD = true, OPTIONS = true, PUT = true, DELETE = true }
 local MAX_RETRY_AFTER = 30
 
-retry.IDEMPOTENT = IDEMPOTENT
-
 --- retry.allows(method, outcome) -> true when another attempt may be sent
 -- after outcome: a response (its status decides) or an error raised by
 -- http.request (its kind decides). POST and PATCH are sent again only
@@ -153,9 +151,10 @@ function http.request(options)
   while true do
     attempt = attempt + 1
     local ok, result = pcall(perform, request)
-    local again = attempt <= retries and retry.allows(options.method, result)
-    if ok and not again then return result end
-    if not ok and not again then error(result, 0) end
+    if attempt > retries or not retry.allows(options.method, result) then
+      if ok then return result end
+      error(result, 0)
+    end
     task.sleep(retry.delay(attempt, ok and result or nil))
   end
 end

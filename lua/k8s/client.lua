@@ -132,17 +132,16 @@ function Client:request(req)
     local request = prepare(self, req, path) -- auth errors (exec plugin) raise as they are
     rate_limit(self)
     local ok, response = pcall(http.request, request)
+    -- a streamed request is never sent again: its data was delivered
+    local again = attempt <= self.retries and not req.on_line and not req.on_chunk
+      and http.retry.allows(method, response)
     if not ok then
       local err = transport_error(self, method, path, response)
-      if not (type(err) == "table" and err.transport) or attempt > self.retries
-          or req.on_line or req.on_chunk or not http.retry.allows(method, response) then
-        error(err, 0)
-      end
+      if not (again and type(err) == "table" and err.transport) then error(err, 0) end
       task.sleep(http.retry.delay(attempt))
     elseif response.status == 401 and not reauthenticated and self.auth:unauthorized() then
       reauthenticated = true -- fresh credentials once (exec plugin, rotated token)
-    elseif attempt <= self.retries and not req.on_line and not req.on_chunk
-        and http.retry.allows(method, response) then
+    elseif again then
       task.sleep(http.retry.delay(attempt, response))
     elseif response.status >= 400 then
       error(api_error(self, method, path, response), 0)
