@@ -4,6 +4,7 @@
 -- A non-zero exit is a result, not an error; failing to start the program
 -- and running past `timeout` are errors ({kind = "exec"|"timeout", ...}).
 local core = require "ferry.exec"
+local duration = require "ferry.duration"
 local errors = require "ferry.errors"
 local task = require "task"
 
@@ -19,23 +20,25 @@ end
 
 --- Runs a program. Options: argv (list, required), env ({NAME = value}, on
 -- top of the inherited environment; false removes a variable), cwd, stdin
--- (string), timeout (seconds: the program gets TERM, then KILL 2 s later).
+-- (string), timeout (seconds or e.g. "5m": the program gets TERM, then KILL
+-- 2 s later).
 function exec.run(options)
   if type(options) ~= "table" then
     error("exec.run expects a table: exec.run{argv = {\"git\", \"status\"}}", 2)
   end
+  local timeout = duration.check(options.timeout, "exec.run", "timeout")
   local process <close> = core.start(options)
-  if not options.timeout then
+  if not timeout then
     wait_finished(process)
     return process:result()
   end
-  local ok, err = pcall(task.timeout, options.timeout, wait_finished, process)
+  local ok, err = pcall(task.timeout, timeout, wait_finished, process)
   if ok then return process:result() end
   if not errors.is(err, "timeout") then error(err, 0) end
   process:kill("TERM")
   pcall(task.timeout, KILL_GRACE, wait_finished, process) -- then __close kills
   errors.raise("timeout", string.format("'%s' did not finish within %g seconds (stopped)",
-    table.concat(options.argv, " "), options.timeout), { argv = options.argv })
+    table.concat(options.argv, " "), timeout), { argv = options.argv })
 end
 
 local Process = {}

@@ -14,7 +14,7 @@ local json = require "json"
 local log = require "log"
 local prom = require "prom"
 local sys = require "ferry.sys"
-local timeutil = require "k8s.time"
+local duration = require "ferry.duration"
 
 local flagger = {}
 
@@ -166,18 +166,19 @@ local function set_of(list, what)
   return set
 end
 
---- flagger.wait(c, ref, {until = {"Succeeded"}, fail_on = {"Failed"},
+--- flagger.wait(c, ref, {phases = {"Succeeded"}, fail_on = {"Failed"},
 -- timeout = "30m", new_run = false, progress = true}) -> summary once the
--- phase is one of `until`; raises {kind = "flagger"} when it is one of
+-- phase is one of `phases`; raises {kind = "flagger"} when it is one of
 -- fail_on. new_run = true ignores final phases until an analysis was seen
 -- running (after flagger.trigger, the last run's Succeeded does not count).
 function flagger.wait(c, ref, options)
   options = options or {}
-  local wanted = set_of(options["until"] or { "Succeeded" }, "wait until")
+  local phases = options.phases or { "Succeeded" }
+  local wanted = set_of(phases, "wait phases")
   local failing = set_of(options.fail_on or { "Failed" }, "wait fail_on")
   local r = resolved(c, ref)
   local what = describe(r) .. " on " .. c.name
-  local timeout = options.timeout or "30m"
+  local timeout = duration.check(options.timeout, "flagger.wait", "timeout", "30m")
   local progress = options.progress ~= false and log.progress("flagger: " .. describe(r))
   local seen_running = not options.new_run
   local last
@@ -214,8 +215,8 @@ function flagger.wait(c, ref, options)
     elseif last and last.suspended then
       hint = " — the Canary is suspended (spec.suspend)"
     end
-    message = string.format("%s: not %s after %s: %s%s", what, table.concat(options["until"] or { "Succeeded" }, "/"),
-      timeout, tostring(result.reason), hint)
+    message = string.format("%s: not %s after %s: %s%s", what, table.concat(phases, "/"),
+      duration.show(options.timeout or "30m"), tostring(result.reason), hint)
     if progress then progress:fail("%s", message) end
     error(errors.new("timeout", message, { status = last, phase = last and last.phase }), 0)
   end
@@ -298,7 +299,7 @@ function flagger.gate(url, action, canary, options)
   local payload = payload_of(canary)
   local path = (options.rollback and "/rollback/" or "/gate/") .. endpoint
   local full = base_url(url, "flagger.gate") .. path
-  local response = http.request { method = "POST", url = full, timeout = options.timeout or 10,
+  local response = http.request { method = "POST", url = full, timeout = duration.check(options.timeout, "flagger.gate", "timeout", 10),
                                   headers = { ["Content-Type"] = "application/json" }, body = json.encode(payload) }
   if action == "open" or action == "close" then
     if response.status ~= 202 and response.status ~= 200 then
@@ -335,9 +336,7 @@ function flagger.run_webhook(url, spec)
       end
     end
   end
-  local timeout = spec.timeout or "10s"
-  local seconds = timeutil.duration(timeout)
-  if not seconds then error(invalid("webhook timeout must be a duration like '30s', got " .. tostring(timeout)), 0) end
+  local seconds = duration.check(spec.timeout, "flagger.run_webhook", "timeout", "10s")
   local response = http.request { method = "POST", url = target, timeout = seconds,
                                   headers = { ["Content-Type"] = "application/json" }, body = json.encode(payload) }
   return response.status <= 202, response.status, response.body

@@ -17,7 +17,8 @@ local log = require "log"
 local status = require "k8s.status"
 local sys = require "ferry.sys"
 local task = require "task"
-local timeutil = require "k8s.time"
+local duration = require "ferry.duration"
+local file = require "ferry.file"
 local yaml = require "yaml"
 
 local flux = {}
@@ -163,8 +164,14 @@ end
 
 -- Values -------------------------------------------------------------------
 
--- Go's time.ParseDuration accepts these; Flux rejects anything else.
+-- Go's time.ParseDuration accepts these; Flux rejects anything else. A
+-- number of seconds becomes the Go text ("90s", "1500ms").
 local function go_duration(value, what)
+  if type(value) == "number" then
+    local seconds = duration.check(value, nil, what)
+    if seconds % 1 == 0 then return string.format("%ds", seconds) end
+    return string.format("%dms", math.floor(seconds * 1000 + 0.5))
+  end
   if type(value) ~= "string" or value == "" then
     error(invalid(string.format("%s must be a duration like '1m0s' or '10m', got %s", what, tostring(value))), 0)
   end
@@ -192,10 +199,8 @@ function flux.path(path)
 end
 
 local function read_file(path, what)
-  local f, err = io.open(path, "r")
-  if not f then error(invalid(string.format("%s: cannot read %s: %s", what, path, tostring(err))), 0) end
-  local text = f:read("a")
-  f:close()
+  local text, err = file.read(path)
+  if not text then error(invalid(string.format("%s: cannot read %s: %s", what, path, tostring(err))), 0) end
   return text
 end
 
@@ -485,7 +490,7 @@ function flux.install(c, options)
     return result
   end
   progress:update("%d objects applied (%d CRDs); waiting for %d controllers", #applied, crds, #deployments)
-  local timeout = options.timeout or "5m"
+  local timeout = duration.check(options.timeout, "flux.install", "timeout", "5m")
   local ready_count = 0
   local fns = {}
   for i, d in ipairs(deployments) do
@@ -511,7 +516,8 @@ function flux.install(c, options)
   end
   if #not_ready > 0 then
     local message = string.format("Flux controllers not ready on %s after %s: %s — check their pods "
-      .. "(c:events, c:logs) and the image registry", c.name, timeout, table.concat(not_ready, ", "))
+      .. "(c:events, c:logs) and the image registry", c.name, duration.show(options.timeout or "5m"),
+      table.concat(not_ready, ", "))
     progress:fail("%s", message)
     error(flux_error(message, { not_ready = result.controllers }), 0)
   end
@@ -709,7 +715,8 @@ local function wait_handshake(c, r, token, options)
     local ok, reason, message, final = flux.state(obj)
     return ok, reason .. (message ~= "" and (": " .. message) or ""), final
   end
-  local ok, result = pcall(c.wait, c, r, { test = test, timeout = options.timeout or "5m" })
+  local seconds = duration.check(options.timeout, "flux.reconcile", "timeout", "5m")
+  local ok, result = pcall(c.wait, c, r, { test = test, timeout = seconds })
   if ok then return result end
   if errors.is(result, "failed") then
     error(flux_error(string.format("%s: reconciliation failed: %s", what, tostring(result.reason)),
@@ -718,8 +725,8 @@ local function wait_handshake(c, r, token, options)
   if errors.is(result, "timeout") then
     local hint = handled and "" or string.format(" — the controller never handled the request: is %s running "
       .. "(flux.status, flux.install)?", (flux.KINDS[r.kind] or {}).controller or "its controller")
-    error(errors.new("timeout", string.format("%s: not ready after %s: %s%s", what, options.timeout or "5m",
-      tostring(result.reason), hint), { reason = result.reason, ref = r, handled = handled }), 0)
+    error(errors.new("timeout", string.format("%s: not ready after %s: %s%s", what,
+      duration.show(options.timeout or "5m"), tostring(result.reason), hint), { reason = result.reason, ref = r, handled = handled }), 0)
   end
   error(result, 0)
 end
@@ -949,9 +956,7 @@ end
 -- refs, every Kustomization and HelmRelease of the cluster.
 function flux.wait(c, refs, options)
   options = options or {}
-  local timeout = options.timeout or "5m"
-  local seconds, why = timeutil.duration(timeout)
-  if not seconds then error(invalid("flux.wait timeout: " .. tostring(why)), 0) end
+  local seconds = duration.check(options.timeout, "flux.wait", "timeout", "5m")
   local objects, by_key = {}, {}
   local function add(obj)
     local key = key_of(flux.ref(obj))
@@ -1046,7 +1051,8 @@ function flux.wait(c, refs, options)
     if errors.is(err, "failed") then
       message = string.format("flux objects on %s failed: %s", c.name, tostring(err.message))
     elseif errors.is(err, "timeout") then
-      message = string.format("flux objects on %s not ready after %s: %s", c.name, timeout, table.concat(pending, "; "))
+      message = string.format("flux objects on %s not ready after %s: %s", c.name,
+        duration.show(options.timeout or "5m"), table.concat(pending, "; "))
     else
       if progress then progress:fail("%s", errors.format(err)) end
       error(err, 0)

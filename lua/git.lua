@@ -14,6 +14,8 @@
 local core = require "ferry.git"
 local base64 = require "base64"
 local errors = require "ferry.errors"
+local file = require "ferry.file"
+local http = require "http"
 local log = require "log"
 local sys = require "ferry.sys"
 local task = require "task"
@@ -87,10 +89,6 @@ end
 
 -- URLs ---------------------------------------------------------------------
 
-local function unescape(s)
-  return (s:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
-end
-
 --- Splits a remote URL: {transport = "http"|"ssh"|"git"|"local", host, port,
 -- user, password, url (without the password), safe (for messages)}.
 -- Understands scheme://[user[:password]@]host[:port]/path, scp-like
@@ -115,7 +113,7 @@ function git.parse_url(url)
     local clean = scheme .. "://" .. (user and (user .. "@") or "") .. hostport .. path
     return {
       transport = transport, scheme = scheme, host = host, port = tonumber(port),
-      user = user and unescape(user), password = password and unescape(password),
+      user = user and http.unescape(user), password = password and http.unescape(password),
       url = clean, safe = clean, path = path,
     }
   end
@@ -240,12 +238,6 @@ local function home_path(path)
   return path
 end
 
-local function file_exists(path)
-  local f = io.open(path, "r")
-  if f then f:close() end
-  return f ~= nil
-end
-
 local function check_auth(auth)
   if auth ~= nil and auth ~= false and type(auth) ~= "table" then
     error("git auth must be a table ({username, token} or {identity, known_hosts, ...}) or false, got "
@@ -274,13 +266,13 @@ local function ssh_credentials(c, u, auth)
   else
     for _, name in ipairs { "id_ed25519", "id_ecdsa", "id_rsa" } do
       local path = home_path("~/.ssh/" .. name)
-      if file_exists(path) then
+      if file.exists(path) then
         c.identity_file = path
         break
       end
     end
   end
-  if c.identity_file and file_exists(c.identity_file .. ".pub") then
+  if c.identity_file and file.exists(c.identity_file .. ".pub") then
     c.public_key_file = c.identity_file .. ".pub"
   end
   local text, source
@@ -465,7 +457,7 @@ local function read_tree_file(self, path)
   if st.type == "directory" then git_error("directory", "cannot read %s in %s: it is a directory", path, dir) end
   if not inside(dir, full) then git_error("invalid", "cannot read %s in %s: it leads out of the work tree", path, dir) end
   local text
-  text, err = sys.read_file(full)
+  text, err = file.read(full)
   if not text then git_error("error", "cannot read %s in %s: %s", path, dir, reason_of(err)) end
   return text
 end

@@ -6,21 +6,52 @@
 -- whose URL has no credentials in it. HTTP error statuses (404, 500) are
 -- responses, not errors: check response.status.
 local core = require "ferry.http"
+local duration = require "ferry.duration"
 local task = require "task"
 
 local http = {}
 
-local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
-local RETRY_KIND = { connect = true, connection = true, timeout = true }
-local IDEMPOTENT = { GET = true, HEAD = true, OPTIONS = true, PUT = true, DELETE = true }
+--- The one retry policy of ferry's HTTP clients (http.request with
+-- retries, the k8s client, prom): what may be sent again, and when.
+local retry = {}
+http.retry = retry
 
--- A failure worth another attempt: the request never reached the server
--- (connect), or it did but repeating it is harmless (idempotent method).
--- A streamed body is never retried: its chunks were already delivered.
-local function retriable_failure(options, err)
-  if type(err) ~= "table" or options.on_line or options.on_chunk then return false end
-  if err.kind == "connect" then return true end
-  return RETRY_KIND[err.kind] and IDEMPOTENT[(options.method or "GET"):upper()] or false
+-- Statuses that say "try later". 429 turns the request away before it
+-- is acted on, so any method may repeat it; after the others the request
+-- may have been acted on (a 504 is the gateway giving up waiting, not the
+-- server refusing), so only a method that is safe to repeat is sent again.
+local ANY_METHOD_STATUS = { [429] = true }
+local IDEMPOTENT_STATUS = { [500] = true, [502] = true, [503] = true, [504] = true }
+-- Transport failures: resolve and connect never reached the server; after
+-- connection and timeout it may have acted on the request.
+local ANY_METHOD_KIND = { connect = true, resolve = true }
+local IDEMPOTENT_KIND = { connection = true, timeout = true }
+local IDEMPOTENT = { GET = true, HEAD = true, OPTIONS = true, PUT = true, DELETE = true }
+local MAX_RETRY_AFTER = 30
+
+--- retry.allows(method, outcome) -> true when another attempt may be sent
+-- after outcome: a response (its status decides) or an error raised by
+-- http.request (its kind decides). POST and PATCH are sent again only
+-- when the server cannot have acted on them.
+function retry.allows(method, outcome)
+  if type(outcome) ~= "table" then return false end
+  local idempotent = IDEMPOTENT[(method or "GET"):upper()] or false
+  if outcome.status and not outcome.kind then
+    return ANY_METHOD_STATUS[outcome.status] or (idempotent and IDEMPOTENT_STATUS[outcome.status]) or false
+  end
+  return ANY_METHOD_KIND[outcome.kind] or (idempotent and IDEMPOTENT_KIND[outcome.kind]) or false
+end
+
+--- retry.delay(attempt [, response]) -> seconds to wait before the attempt
+-- after `attempt`: the response's Retry-After in seconds (at most 30) when
+-- it has one, else 0.25 s, 0.5 s, 1 s, ... up to 4 s. A Retry-After that is
+-- not a whole number of seconds (negative, bogus, an HTTP date) gets the
+-- default back-off, never zero.
+function retry.delay(attempt, response)
+  local header = response and response.headers and response.headers["retry-after"]
+  local seconds = type(header) == "string" and header:match("^%s*(%d+)%s*$")
+  if seconds then return math.min(tonumber(seconds), MAX_RETRY_AFTER) end
+  return math.min(0.25 * 2 ^ (attempt - 1), 4)
 end
 
 local function check_options(options)
@@ -102,29 +133,42 @@ local function perform(options)
 end
 
 --- Performs a request. Options: url, method ("GET"), headers ({Name = value}),
--- body (string), timeout (seconds, whole transfer), connect_timeout (30),
--- ca_file | ca_data, cert_file | cert_data, key_file | key_data, insecure,
--- (the body of an error response, status >= 400, is never streamed: it is
--- in response.body) proxy, connect_to ("name:port:host:port"), follow_redirects, retries (0: extra attempts on connection failures
--- and 429/502/503/504, with backoff), on_chunk(data) or on_line(line) to
--- stream the body instead of collecting it.
+-- body (string), timeout (a duration: whole transfer), connect_timeout
+-- ("30s"), ca_file | ca_data, cert_file | cert_data, key_file | key_data,
+-- insecure, proxy, connect_to ("name:port:host:port"), follow_redirects,
+-- retries (0: extra attempts as http.retry allows), on_chunk(data) or
+-- on_line(line) to stream the body instead of collecting it (the body of
+-- an error response, status >= 400, is never streamed: it is in
+-- response.body; a streamed request is never retried).
 function http.request(options)
   check_options(options)
-  local retries = options.retries or 0
+  local request = setmetatable({
+    timeout = duration.check(options.timeout, "http.request", "timeout"),
+    connect_timeout = duration.check(options.connect_timeout, "http.request", "connect_timeout"),
+  }, { __index = options })
+  local retries = (options.on_line or options.on_chunk) and 0 or options.retries or 0
   local attempt = 0
   while true do
     attempt = attempt + 1
-    local ok, result = pcall(perform, options)
-    local last = attempt > retries
-    if ok and (last or not RETRY_STATUS[result.status] or options.on_line or options.on_chunk) then
-      return result
-    end
-    if not ok and (last or not retriable_failure(options, result)) then
+    local ok, result = pcall(perform, request)
+    if attempt > retries or not retry.allows(options.method, result) then
+      if ok then return result end
       error(result, 0)
     end
-    task.sleep(math.min(0.2 * 2 ^ (attempt - 1), 5))
+    task.sleep(retry.delay(attempt, ok and result or nil))
   end
 end
+
+--- http.escape(text) -> text percent-encoded for a URL: every byte but
+-- A-Z a-z 0-9 - . _ ~ as %XX (libcurl's encoder).
+http.escape = core.escape
+
+--- http.unescape(text) -> text with every %XX decoded.
+http.unescape = core.unescape
+
+--- http.parse_url(url) -> {scheme, user, password, host, port, path, query,
+-- fragment} or nil, why (libcurl's parser; see docs/modules/http.md).
+http.parse_url = core.parse_url
 
 --- Shorthand for GET: http.get(url [, options]).
 function http.get(url, options)

@@ -17,6 +17,7 @@ local http = require "http"
 local json = require "json"
 local log = require "log"
 local task = require "task"
+local duration = require "ferry.duration"
 local timeutil = require "k8s.time"
 
 local prom = {}
@@ -57,15 +58,11 @@ function prom.format_number(v)
   return string.format("%.4g", v)
 end
 
-local function percent_encode(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
-
 -- "query=...&time=..." from a list of {name, value} pairs (repeated names allowed).
 local function form(pairs_list)
   local parts = {}
   for _, p in ipairs(pairs_list) do
-    if p[2] ~= nil then parts[#parts + 1] = percent_encode(p[1]) .. "=" .. percent_encode(p[2]) end
+    if p[2] ~= nil then parts[#parts + 1] = http.escape(tostring(p[1])) .. "=" .. http.escape(tostring(p[2])) end
   end
   return table.concat(parts, "&")
 end
@@ -79,12 +76,6 @@ local function api_time(value, what)
     what, tostring(value))), 0)
 end
 
-local function seconds_of(value, what)
-  local s, err = timeutil.duration(value)
-  if not s then error(invalid(what .. ": " .. tostring(err)), 0) end
-  return s
-end
-
 --- prom.connect{url, headers, auth = {username, password} | {token}, timeout,
 -- ca_file, insecure, retries} or prom.connect{cluster = client, service =
 -- "namespace/name:port", path_prefix} -> a Prometheus client.
@@ -94,7 +85,7 @@ function prom.connect(options)
     error(invalid("prom.connect takes {url = ...} or {cluster = client, service = \"namespace/name:port\"}"), 0)
   end
   local self = setmetatable({
-    timeout = options.timeout or DEFAULT_TIMEOUT,
+    timeout = duration.check(options.timeout, "prom.connect", "timeout", DEFAULT_TIMEOUT),
     headers = {},
     retries = options.retries or 2,
   }, Prom)
@@ -266,7 +257,7 @@ function Prom:query(expr, options)
   options = options or {}
   local data, warnings = self:get("api/v1/query", {
     { "query", expr }, { "time", api_time(options.time, "time") },
-    { "timeout", options.timeout and (seconds_of(options.timeout, "timeout") .. "s") },
+    { "timeout", options.timeout and (duration.check(options.timeout, "p:query", "timeout") .. "s") },
   }, "query " .. short(expr))
   return decode_result(data, warnings)
 end
@@ -285,7 +276,7 @@ function Prom:range(expr, options)
   local start = options.start
   if options.last then
     if type(stop) ~= "number" then error(invalid("range: last needs a numeric stop (or none)"), 0) end
-    start = stop - seconds_of(options.last, "last")
+    start = stop - duration.check(options.last, "p:range", "last")
   end
   if start == nil then error(invalid("range needs start (or last = \"10m\")"), 0) end
   local step = options.step
@@ -294,7 +285,7 @@ function Prom:range(expr, options)
     local e = type(stop) == "number" and stop or timeutil.parse(stop)
     step = math.max(1, math.ceil((e - s) / 250))
   else
-    step = seconds_of(step, "step")
+    step = duration.check(step, "p:range", "step")
   end
   local data, warnings = self:get("api/v1/query_range", {
     { "query", expr }, { "start", api_time(start, "start") }, { "end", api_time(stop, "stop") },
@@ -632,7 +623,7 @@ function prom.compare(options)
   local baseline = side_of(options.baseline, "baseline")
   local candidate = side_of(options.candidate, "candidate")
   local window = options.window or "10m"
-  seconds_of(window, "compare window")
+  duration.check(window, "prom.compare", "window")
   if type(options.checks) ~= "table" or #options.checks == 0 then
     error(invalid("compare needs checks = {...} (prom.stock_checks() gives the stock ones)"), 0)
   end

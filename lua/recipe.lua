@@ -16,6 +16,7 @@
 -- (recipe.fail, recipe.cluster, recipe.tenants, ...) are what the stock
 -- steps are written with. See docs/recipes/writing.md.
 local errors = require "ferry.errors"
+local file = require "ferry.file"
 local params = require "ferry.engine.params"
 
 local recipe = {}
@@ -161,11 +162,6 @@ end
 -- recipes copy`).
 local loading = {}
 
-local function file_exists(path)
-  local f = io.open(path)
-  if f then f:close() end
-  return f ~= nil
-end
 
 -- Runs a recipe's chunk with its frame on the loading stack.
 local function load_chunk(name, dir, source, chunk)
@@ -230,7 +226,7 @@ local function caller_dir(level)
   local source = debug.getinfo(level + 1, "S").source
   if source == own_source then return nil end -- recipe.test and the like
   local path = source:match("^@(.+)$")
-  if not path or not file_exists(path) then return nil end
+  if not path or not file.exists(path) then return nil end
   return path:match("^(.*)/[^/]*$") or "."
 end
 
@@ -239,7 +235,7 @@ local function find(name, first_dir)
   for _, dir in ipairs(recipe.search_dirs()) do dirs[#dirs + 1] = dir end
   for _, dir in ipairs(dirs) do
     local path = dir .. "/" .. name .. ".lua"
-    if file_exists(path) then return load_file(path) end
+    if file.exists(path) then return load_file(path) end
   end
   local builtin = load_builtin(name)
   if builtin then return builtin end
@@ -265,7 +261,7 @@ function recipe.load(name)
     error("recipe.load: expected a recipe name or file, got " .. tostring(name), 2)
   end
   if name:match("%.lua$") or name:find("/", 1, true) then
-    if not file_exists(name) then error(recipe_error("no recipe file " .. name), 0) end
+    if not file.exists(name) then error(recipe_error("no recipe file " .. name), 0) end
     return load_file(name)
   end
   return find(name, sibling_dir(2))

@@ -6,6 +6,7 @@
 -- metamethod called from C) it drives the loop itself until the op is ready,
 -- so scripts and the REPL can simply call things.
 local loop = require "ferry.loop"
+local duration = require "ferry.duration"
 local errors = require "ferry.errors"
 
 local task = {}
@@ -222,8 +223,10 @@ function task.cancel(t, err)
 end
 Task.cancel = task.cancel
 
---- Sleeps for the given seconds (other tasks run meanwhile).
+--- Sleeps for a duration: seconds or text such as "2s" (other tasks run
+-- meanwhile).
 function task.sleep(seconds)
+  if type(seconds) ~= "number" then seconds = duration.parse(seconds) or seconds end
   if type(seconds) ~= "number" or seconds ~= seconds then
     error("bad argument #1 to 'sleep' (number expected, got " .. type(seconds) .. ")", 2)
   end
@@ -263,9 +266,11 @@ function task.all(fns)
   return results
 end
 
---- Runs fn(...) with a time limit; raises {kind="timeout"} when it is hit
--- (fn's task is cancelled first, so its cleanup runs).
+--- Runs fn(...) with a time limit (seconds or text such as "5m"); raises
+-- {kind="timeout"} when it is hit (fn's task is cancelled first, so its
+-- cleanup runs).
 function task.timeout(seconds, fn, ...)
+  seconds = duration.check(seconds, "task.timeout", "seconds")
   local child = task.spawn(fn, ...)
   local timer <close> = loop.timer(seconds)
   local function settled()

@@ -27,7 +27,7 @@ function deploy.deploy_tenant(ctx, c, tenant, s, namespace)
     -- a change Flagger sees before it has taken the Canary over is
     -- its first rollout, promoted without analysis: wait until it is idle
     ctx.status("tenant %s: waiting for Flagger to take Canary %s over", tenant, canary.name)
-    flagger.wait(c, ref, { ["until"] = deploy.IDLE_PHASES, fail_on = {}, timeout = s.timeout or "15m",
+    flagger.wait(c, ref, { phases = deploy.IDLE_PHASES, fail_on = {}, timeout = s.timeout or "15m",
                            progress = false })
     ctx.status("tenant %s: analysis of Canary %s", tenant, canary.name)
     flagger.trigger(c, ref)

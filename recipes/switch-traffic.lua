@@ -12,7 +12,7 @@ function switch.plan_of(ctx, role_old, role_new)
   local old, new = recipe.cluster(ctx, role_old), recipe.cluster(ctx, role_new)
   local t = ctx.settings(new).traffic or {}
   local plan = { from = old, to = new, steps = t.steps or { 100 }, settings = t,
-                 pause = t.pause and require("k8s.time").checked_duration(t.pause, "traffic.pause") }
+                 pause = require("ferry.duration").check(t.pause, "switch-traffic", "traffic.pause") }
   if t.check_window then
     -- between weight steps: the tenants' metrics over the last check_window
     plan.check = function(c, weight)

@@ -29,7 +29,7 @@ end
 -- to become ready before they count as problems.
 function validate.settled_workloads(ctx, c, v)
   local namespaces = v.namespaces or { "kube-system", "flux-system" }
-  local deadline = sys.monotonic() + require("k8s.time").checked_duration(v.settle or "60s", "validation.settle")
+  local deadline = sys.monotonic() + require("ferry.duration").check(v.settle, "validate-cluster", "validation.settle", "60s")
   while true do
     local problems = {}
     for _, ns in ipairs(namespaces) do

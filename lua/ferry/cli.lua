@@ -123,11 +123,7 @@ local function script_dir(path)
   return path:match("^(.*)/[^/]*$") or "."
 end
 
-local function file_exists(path)
-  local f = io.open(path, "r")
-  if f then f:close() end
-  return f ~= nil
-end
+local file_exists = require("ferry.file").exists
 
 local EXIT_OF_STATUS = { succeeded = EXIT_OK, failed = EXIT_FAILURE, rolled_back = EXIT_FAILURE,
                          interrupted = EXIT_INTERRUPTED }

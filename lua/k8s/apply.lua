@@ -3,11 +3,11 @@
 -- Established), then Namespaces, then other cluster-scoped objects, then
 -- namespaced ones.
 local discovery = require "k8s.discovery"
+local duration = require "ferry.duration"
 local errors = require "ferry.errors"
 local json = require "json"
 local resources = require "k8s.resources"
 local task = require "task"
-local timeutil = require "k8s.time"
 local yaml = require "yaml"
 
 local apply = {}
@@ -101,7 +101,7 @@ end
 -- An Established CRD reaches the discovery documents a moment later: wait
 -- until every version it serves is there, so its objects can be applied.
 local function wait_until_discovered(c, crds, timeout)
-  local deadline = require("ferry.sys").monotonic() + timeutil.checked_duration(timeout, "wait_crds")
+  local deadline = require("ferry.sys").monotonic() + duration.check(timeout, "c:apply", "wait_crds")
   for _, crd in ipairs(crds) do
     local spec = crd.spec or {}
     local group, kind = spec.group, spec.names and spec.names.kind
@@ -114,7 +114,7 @@ local function wait_until_discovered(c, crds, timeout)
           if ok then break end
           if require("ferry.sys").monotonic() > deadline then
             error(errors.new("timeout", string.format("%s %s was established but is not served by %s after %s",
-              api_version, kind, c.name, timeout)), 0)
+              api_version, kind, c.name, duration.show(timeout))), 0)
           end
           task.sleep(0.2)
         end

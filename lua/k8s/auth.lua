@@ -4,6 +4,8 @@
 local base64 = require "base64"
 local errors = require "ferry.errors"
 local exec = require "exec"
+local file = require "ferry.file"
+local http = require "http"
 local json = require "json"
 local log = require "log"
 local sys = require "ferry.sys"
@@ -25,13 +27,11 @@ local function auth_error(context, message)
 end
 
 local function read_file(path, what, context)
-  local f, err = io.open(path, "rb")
-  if not f then
+  local text, err = file.read(path)
+  if not text then
     error(auth_error(context, string.format("cannot read %s %s: %s (fix the path in the kubeconfig)",
       what, path, err)), 0)
   end
-  local text = f:read("a")
-  f:close()
   return text
 end
 
@@ -72,15 +72,13 @@ end
 -- https://name:port of the server with the host replaced by tls-server-name,
 -- plus curl's connect_to so the connection still goes to the real host.
 local function server_name_override(server, name)
-  local scheme, host, port, rest = server:match("^(https?)://(%[[^%]]+%]):?(%d*)(.*)$")
-  if not scheme then
-    scheme, host, port, rest = server:match("^(https?)://([^:/]+):?(%d*)(.*)$")
-  end
-  if not scheme then return server, nil end
-  port = port ~= "" and port or (scheme == "https" and "443" or "80")
-  local bare = host:gsub("^%[", ""):gsub("%]$", "")
-  return string.format("%s://%s:%s%s", scheme, name, port, rest),
-    string.format("%s:%s:%s:%s", name, port, bare, port)
+  local u = http.parse_url(server)
+  if not u or (u.scheme ~= "https" and u.scheme ~= "http") then return server, nil end
+  local port = u.port or (u.scheme == "https" and 443 or 80)
+  local rest = (u.path == "/" and "" or u.path) .. (u.query and ("?" .. u.query) or "")
+  local bare = u.host:gsub("^%[", ""):gsub("%]$", "")
+  return string.format("%s://%s:%d%s", u.scheme, name, port, rest),
+    string.format("%s:%d:%s:%d", name, port, bare, port)
 end
 
 --- Builds the auth of a resolved context ({name, cluster, user}).

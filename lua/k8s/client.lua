@@ -17,8 +17,6 @@ client.Client = Client
 -- applying a few hundred objects).
 local DEFAULT_QPS, DEFAULT_BURST = 50, 100
 local MAX_RETRIES = 3
-local IDEMPOTENT = { GET = true, HEAD = true, OPTIONS = true, PUT = true, DELETE = true }
-local RETRY_STATUS = { [500] = true, [502] = true, [503] = true, [504] = true }
 
 local function api_error(self, method, path, response)
   local status = nil
@@ -77,10 +75,7 @@ local function query_string(query)
   for _, k in ipairs(keys) do
     local v = query[k]
     if v ~= nil and v ~= false then
-      local escaped = tostring(v):gsub("[^%w%-%._~]", function(c)
-        return string.format("%%%02X", c:byte())
-      end)
-      parts[#parts + 1] = k .. "=" .. escaped
+      parts[#parts + 1] = k .. "=" .. http.escape(tostring(v))
     end
   end
   return #parts > 0 and ("?" .. table.concat(parts, "&")) or ""
@@ -102,10 +97,6 @@ function client.new(auth_state, options)
   }, Client)
   self.tokens, self.refilled = self.burst, sys.monotonic()
   return self
-end
-
-local function backoff(attempt)
-  return math.min(0.25 * 2 ^ (attempt - 1), 4)
 end
 
 -- The http.request options of an API request (credentials included).
@@ -140,19 +131,17 @@ function Client:request(req)
     local request = prepare(self, req, path) -- auth errors (exec plugin) raise as they are
     rate_limit(self)
     local ok, response = pcall(http.request, request)
+    -- a streamed request is never sent again: its data was delivered
+    local again = attempt <= self.retries and not req.on_line and not req.on_chunk
+      and http.retry.allows(method, response)
     if not ok then
       local err = transport_error(self, method, path, response)
-      local retriable = type(err) == "table" and err.transport
-        and (IDEMPOTENT[method] or err.kind == "connect") and not req.on_line and not req.on_chunk
-      if not retriable or attempt > self.retries then error(err, 0) end
-      task.sleep(backoff(attempt))
+      if not (again and type(err) == "table" and err.transport) then error(err, 0) end
+      task.sleep(http.retry.delay(attempt))
     elseif response.status == 401 and not reauthenticated and self.auth:unauthorized() then
       reauthenticated = true -- fresh credentials once (exec plugin, rotated token)
-    elseif response.status == 429 and attempt <= self.retries and not req.on_line and not req.on_chunk then
-      task.sleep(math.min(tonumber(response.headers["retry-after"]) or backoff(attempt), 30))
-    elseif RETRY_STATUS[response.status] and IDEMPOTENT[method] and attempt <= self.retries
-        and not req.on_line then
-      task.sleep(backoff(attempt))
+    elseif again then
+      task.sleep(http.retry.delay(attempt, response))
     elseif response.status >= 400 then
       error(api_error(self, method, path, response), 0)
     elseif req.raw then

@@ -1,6 +1,7 @@
 --- k8s.config: kubeconfig files, merged the way kubectl merges them, and
 -- the in-cluster service-account configuration.
 local errors = require "ferry.errors"
+local file = require "ferry.file"
 local sys = require "ferry.sys"
 local yaml = require "yaml"
 
@@ -10,14 +11,6 @@ local SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 local function config_error(message, fields)
   return errors.new("kubeconfig", message, fields)
-end
-
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
-  return text
 end
 
 local function dirname(path)
@@ -48,7 +41,7 @@ local function resolve_paths(entry, kind, base)
 end
 
 local function decode_file(path)
-  local text, err = read_file(path)
+  local text, err = file.read(path)
   if not text then return nil, err end
   local ok, doc = pcall(yaml.decode, text, { source = path })
   if not ok then
@@ -189,7 +182,7 @@ function config.in_cluster(dir)
     return nil, "no service-account token at " .. dir .. "/token"
   end
   if host:find(":", 1, true) then host = "[" .. host .. "]" end
-  local namespace = read_file(dir .. "/namespace")
+  local namespace = file.read(dir .. "/namespace")
   return {
     name = "in-cluster",
     cluster = { server = "https://" .. host .. ":" .. ((port and port ~= "") and port or "443"),

@@ -12,7 +12,9 @@ local client = require "k8s.client"
 local config = require "k8s.config"
 local deprecations = require "k8s.deprecations"
 local discovery = require "k8s.discovery"
+local duration = require "ferry.duration"
 local errors = require "ferry.errors"
+local file = require "ferry.file"
 local resources = require "k8s.resources"
 local status = require "k8s.status"
 local wait = require "k8s.wait"
@@ -72,8 +74,7 @@ local function in_cluster_wanted(options)
   if options.in_cluster == false or options.kubeconfig or options.context then return false end
   if not os.getenv("KUBERNETES_SERVICE_HOST") then return false end
   for _, path in ipairs(config.paths()) do
-    local f = io.open(path)
-    if f then f:close() return false end
+    if file.exists(path) then return false end
   end
   return true
 end
@@ -106,7 +107,7 @@ function k8s.connect(options)
     name = resolved.name,
     namespace = options.namespace or resolved.namespace,
     qps = options.qps, burst = options.burst, retries = options.retries,
-    timeout = options.timeout and k8s.time.checked_duration(options.timeout, "timeout"),
+    timeout = duration.check(options.timeout, "k8s.connect", "timeout"),
   })
   return c
 end

@@ -2,8 +2,10 @@
 -- plain tables; a ref is {apiVersion, kind, name, namespace} or an object.
 local discovery = require "k8s.discovery"
 local errors = require "ferry.errors"
+local http = require "http"
 local json = require "json"
 local task = require "task"
+local duration = require "ferry.duration"
 local timeutil = require "k8s.time"
 
 local resources = {}
@@ -39,8 +41,10 @@ function resources.describe(ref)
   return string.format("%s %s", tostring(r.kind), name)
 end
 
+-- A path segment: ':' stays as it is (RFC 3986 allows it there), so a
+-- proxied "https:web:443" reads as the API server expects.
 local function escape(segment)
-  return (tostring(segment):gsub("[^%w%-%._~:]", function(c) return string.format("%%%02X", c:byte()) end))
+  return (http.escape(tostring(segment)):gsub("%%3A", ":"))
 end
 
 --- The API path of a kind (and optionally a namespace and a name).
@@ -222,7 +226,7 @@ function resources.logs(c, options)
     error(invalid("logs needs {pod = name}"), 0)
   end
   local namespace = options.namespace or c.namespace
-  local since = options.since and timeutil.checked_duration(options.since, "logs since")
+  local since = duration.check(options.since, "c:logs", "since")
   local req = {
     path = string.format("/api/v1/namespaces/%s/pods/%s/log", escape(namespace), escape(options.pod)),
     query = { container = options.container, tailLines = options.tail,
@@ -232,7 +236,7 @@ function resources.logs(c, options)
   }
   if options.follow then
     req.on_line = options.on_line or print
-    req.timeout = options.timeout and timeutil.checked_duration(options.timeout, "logs timeout") or nil
+    req.timeout = duration.check(options.timeout, "c:logs", "timeout")
   end
   return c:request(req).body
 end

@@ -1,4 +1,4 @@
---- k8s.time: Kubernetes timestamps (RFC 3339) and durations ("5m", "1h30m").
+--- k8s.time: Kubernetes timestamps (RFC 3339), ages, and durations ("5m", "1h30m").
 local time = {}
 
 -- Days since 1970-01-01 of a civil date (proleptic Gregorian), so UTC
@@ -31,30 +31,12 @@ function time.parse(text)
   return seconds
 end
 
---- Seconds of a duration: a number, or "90s", "5m", "1h30m", "250ms".
-function time.duration(value)
-  if type(value) == "number" then return value end
-  if type(value) ~= "string" or value == "" then return nil, "duration must be a number or text like '5m'" end
-  local total, rest = 0, value
-  while rest ~= "" do
-    local number, unit, tail = rest:match("^(%d+%.?%d*)(%a+)(.*)$")
-    local factor = ({ ms = 0.001, s = 1, m = 60, h = 3600 })[unit or ""]
-    if not number or not factor then
-      return nil, "bad duration '" .. value .. "': use forms like 30s, 5m, 1h30m"
-    end
-    total, rest = total + tonumber(number) * factor, tail
-  end
-  return total
-end
+-- Durations are ferry's, not Kubernetes': one reading for every module
+-- (ferry.duration); these names stay for the callers that know them here.
+local duration = require "ferry.duration"
 
---- Like time.duration, but raises {kind="invalid"} naming the option.
-function time.checked_duration(value, option)
-  local seconds, err = time.duration(value)
-  if not seconds then
-    error(require("ferry.errors").new("invalid", string.format("%s: %s", option or "duration", err)), 0)
-  end
-  return seconds
-end
+--- Seconds of a duration: a number, or "90s", "5m", "1h30m", "250ms".
+time.duration = duration.parse
 
 --- A kubectl-style age ("45s", "12m", "3h", "5d") of a timestamp.
 function time.age(timestamp, now)

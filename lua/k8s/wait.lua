@@ -5,7 +5,7 @@ local errors = require "ferry.errors"
 local resources = require "k8s.resources"
 local status = require "k8s.status"
 local task = require "task"
-local timeutil = require "k8s.time"
+local duration = require "ferry.duration"
 local watch = require "k8s.watch"
 
 local wait = {}
@@ -48,13 +48,12 @@ function wait.wait(c, ref, options)
   options = options or {}
   local r = resources.ref_of(ref)
   if not r.name then error(errors.new("invalid", "wait needs a named object"), 0) end
-  local seconds = timeutil.checked_duration(options.timeout or "5m", "wait timeout")
+  local seconds = duration.check(options.timeout, "c:wait", "timeout", "5m")
   local check = predicate(options)
   local last_reason = "not checked yet"
   local _, namespace = resources.locate(c, r)
   local what = resources.describe { kind = r.kind, name = r.name, namespace = namespace } .. " on " .. c.name
-  local shown_timeout = type(options.timeout) == "number" and string.format("%gs", options.timeout)
-    or options.timeout or "5m"
+  local shown_timeout = duration.show(options.timeout or "5m")
 
   local function watch_until()
     local obj = resources.find(c, r)

@@ -7,7 +7,7 @@ local json = require "json"
 local resources = require "k8s.resources"
 local sys = require "ferry.sys"
 local task = require "task"
-local timeutil = require "k8s.time"
+local duration = require "ferry.duration"
 
 local watch = {}
 
@@ -99,7 +99,7 @@ function watch.watch(c, options)
     opts.fieldSelector = opts.fieldSelector and (opts.fieldSelector .. "," .. selector) or selector
   end
   local path = resources.path(c, mapping, opts.namespace)
-  local timeout = opts.timeout and timeutil.checked_duration(opts.timeout, "watch timeout")
+  local timeout = duration.check(opts.timeout, "c:watch", "timeout")
   local state = {
     resource_version = opts.resource_version, failures = 0,
     deadline = timeout and (sys.monotonic() + timeout),

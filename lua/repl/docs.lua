@@ -158,11 +158,7 @@ function docs.load(dir)
   for _, file in ipairs(sys.listdir(dir) or {}) do
     local name = file:match("^(.+)%.md$")
     if name then
-      local f = io.open(dir .. "/" .. file)
-      if f then
-        pages[name] = f:read("a")
-        f:close()
-      end
+      pages[name] = require("ferry.file").read(dir .. "/" .. file)
     end
   end
   return pages

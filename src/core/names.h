@@ -27,9 +27,8 @@
 #define FERRY_HTTP_REQUEST_METATABLE "ferry.http.request"
 /* mod/exec.c: a child process op */
 #define FERRY_EXEC_PROCESS_METATABLE "ferry.exec.process"
-/* mod/sys.c: a directory being listed, a file being read, a file lock held */
+/* mod/sys.c: a directory being listed, a file lock held */
 #define FERRY_SYS_DIR_METATABLE "ferry.dir"
-#define FERRY_SYS_FD_METATABLE "ferry.fd"
 #define FERRY_SYS_LOCK_METATABLE "ferry.sys.lock"
 /* mod/edit.c: a libedit line editor */
 #define FERRY_EDITOR_METATABLE "ferry.editor"

@@ -1,7 +1,6 @@
 /* require "ferry.sys": the few system calls the Lua library needs that
- * Lua's own io/os do not offer (directories, file types, whole files,
- * monotonic time, terminals, atomic file replacement, file locks, library
- * versions). */
+ * Lua's own io/os do not offer (directories, file types, monotonic time,
+ * terminals, atomic file replacement, file locks, library versions). */
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -120,56 +119,6 @@ static int sys_lstat(lua_State *L)
     if (lstat(path, &st) != 0)
         return sys_failure(L, path);
     return stat_push(L, &st);
-}
-
-/* A file descriptor owned by a userdata, so a memory error while a file is
- * read cannot leak it. */
-static int fd_box_close(lua_State *L)
-{
-    int *box = lua_touserdata(L, 1);
-    if (*box >= 0) {
-        close(*box);
-        *box = -1;
-    }
-    return 0;
-}
-
-/* sys.read_file(path) -> text | nil, err: the whole file, bytes as they
- * are; a directory is an error (EISDIR), as it is for read(2). [-1, +1|2, m] */
-static int sys_read_file(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    int *box = lua_newuserdatauv(L, sizeof *box, 0);
-    *box = -1;
-    if (luaL_newmetatable(L, FERRY_SYS_FD_METATABLE)) {
-        lua_pushcfunction(L, fd_box_close);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
-    struct stat st;
-    if ((*box = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(*box, &st) != 0)
-        return sys_failure(L, path);
-    if (S_ISDIR(st.st_mode)) {
-        errno = EISDIR;
-        return sys_failure(L, path);
-    }
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (;;) {
-        char *space = luaL_prepbuffer(&b);
-        ssize_t n = read(*box, space, LUAL_BUFFERSIZE);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sys_failure(L, path);
-        if (n == 0)
-            break;
-        luaL_addsize(&b, (size_t)n);
-    }
-    luaL_pushresult(&b);
-    close(*box);
-    *box = -1;
-    return 1;
 }
 
 /* sys.mkdir(path [, mode]) -> true | nil, err (existing dir is fine). [-(1|2), +(1|2), v] */
@@ -376,7 +325,6 @@ static const luaL_Reg sys_functions[] = {
     {"listdir", sys_listdir},
     {"stat", sys_stat},
     {"lstat", sys_lstat},
-    {"read_file", sys_read_file},
     {"mkdir", sys_mkdir},
     {"write_atomic", sys_write_atomic},
     {"chdir", sys_chdir},

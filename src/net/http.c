@@ -5,6 +5,7 @@
  * op:take() and the outcome with op:result(). libcurl's callbacks only
  * append to C buffers and mark the op ready: no Lua runs inside libcurl. */
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,21 +104,35 @@ static int request_close(lua_State *L)
 
 /* ---- building the request ------------------------------------------------ */
 
-/* Copies url without its user-info part ("https://user:pw@host" -> "https://host"). */
+/* A copy of url for messages, without its user-info part ("https://user:pw@host"
+ * -> "https://host/"), as libcurl's own parser reads it; a URL it cannot parse
+ * is not shown at all, since where its credentials end is unknown. NULL when
+ * out of memory. */
 static char *url_without_credentials(const char *url)
 {
-    const char *scheme_end = strstr(url, "://");
-    const char *host = scheme_end ? scheme_end + 3 : url;
-    const char *at = strchr(host, '@');
-    const char *slash = strchr(host, '/');
-    size_t prefix = (size_t)(host - url);
-    if (!at || (slash && at > slash))
-        return strdup(url);
-    char *safe = malloc(strlen(url) + 1);
-    if (!safe)
+    CURLU *parsed = curl_url();
+    if (!parsed)
         return NULL;
-    memcpy(safe, url, prefix);
-    strcpy(safe + prefix, at + 1);
+    char *user = NULL, *password = NULL, *rebuilt = NULL, *safe = NULL;
+    if (curl_url_set(parsed, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+        safe = strdup("(a malformed URL)");
+    } else {
+        curl_url_get(parsed, CURLUPART_USER, &user, 0);
+        curl_url_get(parsed, CURLUPART_PASSWORD, &password, 0);
+        if (!user && !password) {
+            safe = strdup(url); /* as given: nothing to hide */
+        } else {
+            curl_url_set(parsed, CURLUPART_USER, NULL, 0);
+            curl_url_set(parsed, CURLUPART_PASSWORD, NULL, 0);
+            curl_url_set(parsed, CURLUPART_OPTIONS, NULL, 0);
+            if (curl_url_get(parsed, CURLUPART_URL, &rebuilt, 0) == CURLUE_OK)
+                safe = strdup(rebuilt);
+        }
+    }
+    curl_free(user);
+    curl_free(password);
+    curl_free(rebuilt);
+    curl_url_cleanup(parsed);
     return safe;
 }
 
@@ -403,6 +418,131 @@ static int request_result(lua_State *L)
     return 1;
 }
 
+/* ---- URLs: libcurl's parser and percent-encoder, for the Lua side -------- */
+
+/* Strings libcurl allocated, pushed by a protected call so that an error
+ * while pushing them never skips their curl_free. */
+#define URL_PART_COUNT 8
+struct curl_strings {
+    char *value[URL_PART_COUNT];
+    size_t length; /* of value[0] when it may hold NUL bytes (unescape) */
+};
+
+static const struct {
+    CURLUPart part;
+    const char *name;
+    unsigned int flags;
+} url_parts[URL_PART_COUNT] = {
+    {CURLUPART_SCHEME, "scheme", 0},
+    {CURLUPART_USER, "user", CURLU_URLDECODE},
+    {CURLUPART_PASSWORD, "password", CURLU_URLDECODE},
+    {CURLUPART_HOST, "host", 0},
+    {CURLUPART_PORT, "port", 0},
+    {CURLUPART_PATH, "path", 0},
+    {CURLUPART_QUERY, "query", 0},
+    {CURLUPART_FRAGMENT, "fragment", 0},
+};
+
+/* Frees the strings, then raises the pending error if pushing failed. */
+static int curl_strings_finish(lua_State *L, struct curl_strings *strings, int status)
+{
+    for (int i = 0; i < URL_PART_COUNT; i++)
+        curl_free(strings->value[i]);
+    if (status != LUA_OK)
+        return lua_error(L);
+    return 1;
+}
+
+/* Runs protected: the one string of a curl_strings. [-1, +1, m] */
+static int push_first_string(lua_State *L)
+{
+    const struct curl_strings *strings = lua_touserdata(L, 1);
+    lua_pushlstring(L, strings->value[0], strings->length);
+    return 1;
+}
+
+/* Runs protected: the table of a parsed URL's parts. [-1, +1, m] */
+static int push_url_parts(lua_State *L)
+{
+    const struct curl_strings *strings = lua_touserdata(L, 1);
+    lua_createtable(L, 0, URL_PART_COUNT);
+    for (int i = 0; i < URL_PART_COUNT; i++) {
+        if (!strings->value[i])
+            continue;
+        if (url_parts[i].part == CURLUPART_PORT)
+            lua_pushinteger(L, strtol(strings->value[i], NULL, 10));
+        else
+            lua_pushstring(L, strings->value[i]);
+        lua_setfield(L, -2, url_parts[i].name);
+    }
+    return 1;
+}
+
+/* Pushes strings with pusher, then frees them whatever happened. [-0, +1, m] */
+static int curl_strings_push(lua_State *L, struct curl_strings *strings, lua_CFunction pusher)
+{
+    lua_pushcfunction(L, pusher);
+    lua_pushlightuserdata(L, strings);
+    return curl_strings_finish(L, strings, lua_pcall(L, 1, 1, 0));
+}
+
+/* http.escape(text) -> text with every byte but A-Z a-z 0-9 - . _ ~ written
+ * as %XX (RFC 3986's unreserved characters stay). [-1, +1, m] */
+static int http_escape(lua_State *L)
+{
+    size_t length;
+    const char *text = luaL_checklstring(L, 1, &length);
+    luaL_argcheck(L, length <= INT_MAX, 1, "text too long");
+    luaL_checkstack(L, 3, NULL);
+    struct curl_strings strings = {{curl_easy_escape(NULL, text, (int)length)}, 0};
+    if (!strings.value[0])
+        return luaL_error(L, "out of memory");
+    strings.length = strlen(strings.value[0]);
+    return curl_strings_push(L, &strings, push_first_string);
+}
+
+/* http.unescape(text) -> text with every %XX decoded. [-1, +1, m] */
+static int http_unescape(lua_State *L)
+{
+    size_t length;
+    const char *text = luaL_checklstring(L, 1, &length);
+    luaL_argcheck(L, length <= INT_MAX, 1, "text too long");
+    luaL_checkstack(L, 3, NULL);
+    int decoded_length = 0;
+    struct curl_strings strings = {{curl_easy_unescape(NULL, text, (int)length, &decoded_length)}, 0};
+    if (!strings.value[0])
+        return luaL_error(L, "out of memory");
+    strings.length = (size_t)decoded_length;
+    return curl_strings_push(L, &strings, push_first_string);
+}
+
+/* http.parse_url(url) -> {scheme, user, password, host, port, path, query,
+ * fragment} (the parts the URL has; user and password decoded, port an
+ * integer, path "/" at least, an IPv6 host in brackets), or nil, why.
+ * [-1, +1|2, m] */
+static int http_parse_url(lua_State *L)
+{
+    const char *url = luaL_checkstring(L, 1);
+    luaL_checkstack(L, 4, NULL);
+    CURLU *parsed = curl_url();
+    if (!parsed)
+        return luaL_error(L, "out of memory");
+    struct curl_strings strings = {{NULL}, 0};
+    CURLUcode code = curl_url_set(parsed, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+    for (int i = 0; code == CURLUE_OK && i < URL_PART_COUNT; i++) {
+        if (curl_url_get(parsed, url_parts[i].part, &strings.value[i], url_parts[i].flags) == CURLUE_OUT_OF_MEMORY)
+            code = CURLUE_OUT_OF_MEMORY;
+    }
+    curl_url_cleanup(parsed);
+    if (code != CURLUE_OK) {
+        curl_strings_finish(L, &strings, LUA_OK);
+        lua_pushnil(L);
+        lua_pushstring(L, curl_url_strerror(code));
+        return 2;
+    }
+    return curl_strings_push(L, &strings, push_url_parts);
+}
+
 static const luaL_Reg request_methods[] = {
     {"finished", request_finished},
     {"take", request_take},
@@ -416,6 +556,9 @@ static const luaL_Reg request_methods[] = {
 
 static const luaL_Reg http_functions[] = {
     {"start", http_start},
+    {"escape", http_escape},
+    {"unescape", http_unescape},
+    {"parse_url", http_parse_url},
     {NULL, NULL},
 };
 

@@ -133,7 +133,7 @@ describe("flagger against a real API server", function()
     set_phase(new, ref(), "Initializing")
     set_phase(new, ref(), "Initialized", { promoted = "True", reason = "Initialized",
                                            message = "Deployment initialization completed." })
-    assert.are.equal("Initialized", flagger.wait(new, ref(), { ["until"] = { "Initialized" }, timeout = "10s" }).phase)
+    assert.are.equal("Initialized", flagger.wait(new, ref(), { phases = { "Initialized" }, timeout = "10s" }).phase)
     -- a first rollout is never analysed: waiting for one says how to start it
     local ok, err = pcall(flagger.wait, new, ref(), { new_run = true, timeout = "1s", progress = false })
     assert.is_false(ok)

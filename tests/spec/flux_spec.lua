@@ -59,6 +59,16 @@ describe("flux values", function()
     assert.matches("must stay inside the repository", err.message)
   end)
 
+  it("writes a number of seconds as a Go duration", function()
+    assert.are.equal("90s", flux.duration(90, "interval"))
+    assert.are.equal("1500ms", flux.duration(1.5, "interval"))
+    local objects = flux.objects.tenant { name = "core", interval = 60, repo = { url = "https://git.example/x" } }
+    assert.are.equal("60s", objects[#objects].spec.interval)
+    local ok, err = pcall(flux.duration, -1, "interval")
+    assert.is_false(ok)
+    assert.are.equal("invalid", err.kind)
+  end)
+
   it("accepts Go durations and refuses the fixture's broken one", function()
     for _, d in ipairs { "1m0s", "10m", "1h30m", "500ms", "2m0s" } do
       assert.are.equal(d, flux.duration(d, "interval"))

@@ -344,7 +344,7 @@ describe("prom.compare", function()
     ok, err = pcall(prom.compare, { baseline = baseline, candidate = candidate, window = "10 minutes",
                                     checks = { "cpu" } })
     assert.is_false(ok)
-    assert.matches("bad duration", err.message)
+    assert.matches('prom.compare: window "10 minutes" is not a duration', err.message)
   end)
 
   it("takes any client with :value, such as a recipe test's fake", function()

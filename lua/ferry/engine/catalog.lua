@@ -1,5 +1,6 @@
 --- ferry.engine.catalog: the recipes ferry can find, for `ferry recipes`.
 local errors = require "ferry.errors"
+local file = require "ferry.file"
 local recipe = require "recipe"
 local sys = require "ferry.sys"
 
@@ -47,12 +48,8 @@ end
 --- The source text of a recipe.
 function catalog.source(name)
   for _, dir in ipairs(recipe.search_dirs()) do
-    local f = io.open(dir .. "/" .. name .. ".lua")
-    if f then
-      local text = f:read("a")
-      f:close()
-      return text
-    end
+    local text = file.read(dir .. "/" .. name .. ".lua")
+    if text then return text end
   end
   local text = sys.embedded_source("recipes." .. name)
   if text then return text end

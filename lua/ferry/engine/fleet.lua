@@ -73,12 +73,11 @@ function fleet.load(path, options)
   options = options or {}
   local text = path
   if not options.text then
-    local f, err = io.open(path, "r")
-    if not f then
+    local err
+    text, err = require("ferry.file").read(path)
+    if not text then
       error(errors.new("fleet", "cannot read the fleet file " .. path .. ": " .. tostring(err)), 0)
     end
-    text = f:read("a")
-    f:close()
   end
   local ok, doc = pcall(yaml.decode, text, { source = options.text and "fleet" or path })
   if not ok then error(errors.new("fleet", "the fleet file is not valid YAML: " .. errors.format(doc)), 0) end

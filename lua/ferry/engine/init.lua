@@ -10,7 +10,7 @@ local params_module = require "ferry.engine.params"
 local report_module = require "ferry.engine.report"
 local sys = require "ferry.sys"
 local task = require "task"
-local timeutil = require "k8s.time"
+local duration = require "ferry.duration"
 
 local engine = {}
 
@@ -67,7 +67,7 @@ end
 
 local function run_step_once(ctx, step)
   if step.timeout then
-    local seconds = timeutil.checked_duration(step.timeout, "step " .. step.name .. " timeout")
+    local seconds = duration.check(step.timeout, "step " .. step.name, "timeout")
     return task.timeout(seconds, step.run, ctx)
   end
   return step.run(ctx)
@@ -82,7 +82,7 @@ local function run_step(ctx, step)
     if ok then return true end
     err = e
     if errors.is(e, "interrupted") or errors.is(e, "cancelled") or attempt == attempts then break end
-    local delay = step.retry_delay or math.min(2 ^ attempt, MAX_RETRY_DELAY)
+    local delay = duration.check(step.retry_delay, "step " .. step.name, "retry_delay", math.min(2 ^ attempt, MAX_RETRY_DELAY))
     log.warn("step %s failed (attempt %d of %d): %s; retrying in %gs", step.name, attempt, attempts,
       errors.format(e), delay)
     task.sleep(delay)

@@ -5,6 +5,7 @@
 -- version, never half of one. Registered secrets are redacted before
 -- writing, so they never reach the disk.
 local errors = require "ferry.errors"
+local file = require "ferry.file"
 local json = require "json"
 local log = require "log"
 local sys = require "ferry.sys"
@@ -149,10 +150,8 @@ function journal.lock_path(journal_path)
 end
 
 local function holder_of(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
+  local text = file.read(path)
+  if not text then return nil end
   local ok, holder = pcall(json.decode, text)
   return ok and type(holder) == "table" and holder or nil
 end
@@ -195,13 +194,11 @@ end
 --- Loads the journal of a run by id (or by path).
 function journal.load(id, state_dir)
   local path = journal.path_of(id, state_dir)
-  local f = io.open(path, "r")
-  if not f then
+  local text = file.read(path)
+  if not text then
     error(errors.new("journal", string.format("no run '%s' (looked for %s); `ferry runs` lists the runs",
       id, path)), 0)
   end
-  local text = f:read("a")
-  f:close()
   local ok, data = pcall(json.decode, text)
   local problem
   if ok then problem = shape_problem(data) else problem = errors.format(data) end

@@ -48,7 +48,7 @@ local function convert(p, value)
     for item in value:gmatch("[^,]+") do items[#items + 1] = item:match("^%s*(.-)%s*$") end
     return items
   elseif p.type == "duration" then
-    local seconds, err = require("k8s.time").duration(value)
+    local seconds, err = require("ferry.duration").parse(value)
     if not seconds then return nil, p.name .. ": " .. err end
     return value
   end

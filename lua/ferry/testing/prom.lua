@@ -24,6 +24,7 @@
 -- Debian ships) evaluates it: a range or the 5m lookback includes the
 -- sample at its left edge; prometheus = 3 leaves it out, as Prometheus 3.
 local errors = require "ferry.errors"
+local http = require "http"
 local json = require "json"
 local promql = require "ferry.testing.promql"
 
@@ -246,8 +247,8 @@ function Backend:get(path)
   local params = {}
   for pair in query:gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
-    k = k:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
-    v = v:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+    k = http.unescape(k)
+    v = http.unescape((v:gsub("+", " ")))
     if k == "match[]" then
       params[k] = params[k] or {}
       table.insert(params[k], v)

@@ -14,6 +14,7 @@
 -- owns at once, as garbage collection would later.
 local base64 = require "base64"
 local fields = require "ferry.testing.fields"
+local http = require "http"
 local json = require "json"
 local kinds = require "ferry.testing.kinds"
 local patch = require "ferry.testing.patch"
@@ -623,7 +624,7 @@ function Server:route(path)
 end
 
 local function unescape(s)
-  return s and (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+  return s and http.unescape(s)
 end
 
 local function decode_body(body)

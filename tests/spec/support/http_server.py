@@ -71,6 +71,21 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_text(503, "try again")
             else:
                 self.send_text(200, f"ok after {attempts[key]}")
+        elif path.startswith("/busy/"):
+            # /busy/KEY?after=VALUE: 429 with "Retry-After: VALUE" once, then 200
+            key, _, query = path.partition("?")
+            attempts[key] = attempts.get(key, 0) + 1
+            if attempts[key] < 2:
+                self.send_text(429, "slow down", {"Retry-After": query.partition("=")[2]})
+            else:
+                self.send_text(200, f"ok after {attempts[key]}")
+        elif path.startswith("/gateway/"):
+            key = path
+            attempts[key] = attempts.get(key, 0) + 1
+            if attempts[key] < 3:
+                self.send_text(504, "upstream timed out")
+            else:
+                self.send_text(200, f"ok after {attempts[key]}")
         elif path == "/missing":
             self.send_text(404, "not found")
         else:
