@@ -170,6 +170,9 @@ local function compare_continuous(s, baseline, candidate)
       reason = string.format("the %s has %d usable samples, fewer than min_samples %s", short, n[short],
         describe(s.min_samples)) })
   end
+  -- Identical samples pass outright (old judged against itself); equal
+  -- counts of a proportion do not: they come by chance (10/1000 on both
+  -- sides is common), and passing them would pass a real regression.
   if same(base, cand) then
     return result(s, "pass", { n = n, estimate = 0, ci = { low = 0, high = 0 }, method = "identical",
       units = "relative", p = { pass = 0, fail = 1 }, reason = "the two samples are identical" })
@@ -204,10 +207,6 @@ local function compare_proportion(s, baseline, candidate)
     return result(s, "no_data", { n = n, method = "newcombe",
       reason = string.format("the %s has %s requests, fewer than min_samples %s", short, describe(n[short]),
         describe(s.min_samples)) })
-  end
-  if base.errors == cand.errors and base.total == cand.total then
-    return result(s, "pass", { n = n, estimate = 0, ci = { low = 0, high = 0 }, method = "identical",
-      units = "points", p = { pass = 0, fail = 1 }, reason = "the two sides have the same counts" })
   end
   local sign = s.direction == "higher_is_worse" and 1 or -1
   local allowed = sign * s.margin / 100
