@@ -285,6 +285,9 @@ function Sequence:look(baseline, candidate, last)
   self.looked = self.looked + 1
   local final = last == true or self.looked >= self.looks
   local alpha = final and (self.alpha - self.spent) or self.schedule[self.looked]
+  -- An early O'Brien-Fleming share of many looks underflows to 0; a level
+  -- of 1e-300 decides exactly as nothing would, and keeps compare's check.
+  alpha = math.max(alpha, 1e-300)
   self.spent = self.spent + alpha
   local options = setmetatable({ alpha = alpha }, { __index = self.options })
   local r = judge.compare(self.kind, baseline, candidate, options)

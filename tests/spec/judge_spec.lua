@@ -380,6 +380,13 @@ describe("judge.sequence", function()
     assert.is.near(0.05, spent, 1e-15)
   end)
 
+  it("looks early in a long plan, where the first share of alpha underflows", function()
+    local gate = judge.sequence("continuous", { looks = 2000 })
+    assert.are.equal(0, gate.schedule[1])
+    local r = gate:look(lognormal(20, 1, 0.1), lognormal(20, 1, 0.1))
+    assert.are.equal("inconclusive", r.verdict)
+  end)
+
   it("holds on no_data too, and a deadline's last look spends what is left", function()
     local gate = judge.sequence("continuous", { looks = 10 })
     local r = gate:look({}, {})
