@@ -9,8 +9,9 @@ PKGS     := lua5.4 libcurl yaml-0.1 libgit2 libedit
 DEB_PKGS := liblua5.4-dev libcurl4-openssl-dev libyaml-dev libgit2-dev libedit-dev pkg-config
 # what the test suites drive besides ferry (tests/env installs its own servers)
 # (lua5.4: the conformance suite runs Debian's busted on the Lua ferry embeds,
-# whatever interpreter the `lua` alternative names)
-TEST_DEB_PKGS := valgrind tmux openssh-server lua-busted lua5.4 time
+# whatever interpreter the `lua` alternative names; chromium: the HTML report
+# is loaded in a real browser)
+TEST_DEB_PKGS := valgrind tmux openssh-server lua-busted lua5.4 time chromium
 
 WARNINGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))

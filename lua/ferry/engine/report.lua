@@ -1,6 +1,7 @@
 --- ferry.engine.report: the end of a run — Markdown for people (printed and
--- saved), JSON for machines, both beside the journal: steps, durations,
--- metric comparisons added by steps, and the verdict.
+-- saved), an HTML page with charts for people (ferry.engine.html), JSON for
+-- machines, all beside the journal: steps, durations, metric comparisons and
+-- series added by steps, and the verdict.
 local errors = require "ferry.errors"
 local json = require "json"
 local log = require "log"
@@ -18,8 +19,14 @@ function report.collector(journal_data)
   local self = setmetatable({
     sections = saved and saved.sections or json.array {},
     comparisons = saved and saved.comparisons or json.array {},
+    -- not "series": that name is the method's
+    timeseries = saved and saved.timeseries or json.array {},
+    marks = saved and saved.marks or json.array {},
   }, Collector)
-  if journal_data then journal_data.report = { sections = self.sections, comparisons = self.comparisons } end
+  if journal_data then
+    journal_data.report = { sections = self.sections, comparisons = self.comparisons,
+                            timeseries = self.timeseries, marks = self.marks }
+  end
   return self
 end
 
@@ -35,6 +42,34 @@ function Collector:comparison(scope, rows)
     for k, v in pairs(row) do copy[k] = v end
     self.comparisons[#self.comparisons + 1] = copy
   end
+end
+
+local function points(list)
+  local copy = json.array {}
+  for i, p in ipairs(list or {}) do copy[i] = json.array { p[1], p[2] } end
+  return copy
+end
+
+--- Adds a check's values over time, old and new: {unit = "ms", baseline =
+-- {{t, v}, ...}, candidate = {{t, v}, ...}} (t: unix seconds). A later call
+-- for the same scope and check replaces the earlier one: a gate that looks
+-- again passes its grown samples.
+function Collector:series(scope, check, values)
+  local entry = { scope = scope, check = check, unit = values.unit,
+                  baseline = points(values.baseline), candidate = points(values.candidate) }
+  for i, s in ipairs(self.timeseries) do
+    if s.scope == scope and s.check == check then
+      self.timeseries[i] = entry
+      return
+    end
+  end
+  self.timeseries[#self.timeseries + 1] = entry
+end
+
+--- Marks a moment of the run on the charts (t: unix seconds), e.g. the
+-- traffic weight set: "10% to new".
+function Collector:mark(t, label)
+  self.marks[#self.marks + 1] = { t = t, label = label }
 end
 
 local function number(v)
@@ -82,8 +117,9 @@ local function markdown(data, collected)
   return table.concat(lines, "\n") .. "\n"
 end
 
---- Writes <run>.md and <run>.report.json beside the journal, prints the
--- Markdown (to options.output, default stdout) and returns the report.
+--- Writes <run>.md, <run>.report.json and <run>.html beside the journal,
+-- prints the Markdown (to options.output, default stdout) and returns the
+-- report.
 function report.write(journal, collected, options)
   local data = journal.data
   local result = {
@@ -99,7 +135,9 @@ function report.write(journal, collected, options)
   local text = log.redact(markdown(data, collected))
   result.markdown_path = dir .. "/" .. data.id .. ".md"
   result.json_path = dir .. "/" .. data.id .. ".report.json"
+  result.html_path = dir .. "/" .. data.id .. ".html"
   local ok, err = sys.write_atomic(result.markdown_path, text)
+  if ok then ok, err = sys.write_atomic(result.html_path, require("ferry.engine.html").render(result, collected)) end
   if ok then
     ok, err = sys.write_atomic(result.json_path,
       log.redact(json.encode(result, { pretty = true, sort_keys = true })) .. "\n")
@@ -107,7 +145,8 @@ function report.write(journal, collected, options)
   if not ok then log.warn("cannot write the report: %s", errors.format(err)) end
   local out = options.output or io.stdout
   out:write("\n", text)
-  out:write(string.format("\nReport: %s (JSON: %s)\n", result.markdown_path, result.json_path))
+  out:write(string.format("\nReport: %s (JSON: %s, HTML: %s)\n", result.markdown_path, result.json_path,
+    result.html_path))
   return result
 end
 
