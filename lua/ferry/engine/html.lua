@@ -53,9 +53,10 @@ local function number(v)
   return (string.format("%.4g", v):gsub("^%-", "−"))
 end
 
+-- A value and its unit, kept on one line (a no-break space between).
 local function with_unit(v, unit)
   if not finite(v) or not unit or unit == "" then return number(v) end
-  return number(v) .. (unit == "%" and "" or " ") .. escape(unit)
+  return number(v) .. (unit == "%" and "" or "\u{A0}") .. escape(unit)
 end
 
 local function signed(v, unit)

@@ -83,7 +83,7 @@ describe("the HTML report", function()
 
   it("shows the verdict table with units, change, interval and samples", function()
     local text = html.render(run_data(), collected_of())
-    for _, expected in ipairs { "120 ms", "130 ms", "+8%", "[+2%, +15%]", "300 old / 310 new", "? inconclusive",
+    for _, expected in ipairs { "120\u{A0}ms", "130\u{A0}ms", "+8%", "[+2%, +15%]", "300 old / 310 new", "? inconclusive",
                                 "spans the margin", "hodges-lehmann log-ratio", ">compare-clusters<" } do
       assert.truthy(text:find(expected, 1, true), "the page shows " .. expected)
     end
@@ -93,7 +93,7 @@ describe("the HTML report", function()
     local text = html.render(run_data(), collected_of { comparisons = {
       { scope = "shop", name = "error_rate", baseline = 0.4, candidate = 1.6, unit = "%", estimate = 1.2,
         ci = { low = 0.9, high = 1.5 }, n = { baseline = 9000, candidate = 9100 }, verdict = "fail" } } })
-    assert.truthy(text:find("+1.2 pp [+0.9 pp, +1.5 pp]", 1, true))
+    assert.truthy(text:find("+1.2\u{A0}pp [+0.9\u{A0}pp, +1.5\u{A0}pp]", 1, true))
     assert.truthy(text:find("0.4%", 1, true))
   end)
 
