@@ -38,7 +38,6 @@ local function escape(v)
   s = s:gsub("[\0-\8\11\12\14-\31]", REPLACEMENT)
   return (s:gsub("[&<>\"']", ESCAPES))
 end
-html.escape = escape
 
 local function finite(v)
   return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
@@ -67,10 +66,12 @@ end
 
 -- ---------------------------------------------------------------- the tables
 
+-- An element: attributes as a flat list of names and values, body (HTML
+-- already) or none for an empty element.
 local function tag(name, attributes, body)
   local parts = { "<", name }
-  for _, a in ipairs(attributes or {}) do
-    parts[#parts + 1] = string.format(' %s="%s"', a[1], escape(a[2]))
+  for i = 1, #(attributes or {}), 2 do
+    parts[#parts + 1] = string.format(' %s="%s"', attributes[i], escape(attributes[i + 1]))
   end
   if body == nil then
     parts[#parts + 1] = "/>"
@@ -101,7 +102,7 @@ local VERDICT_SIGNS = { pass = "✔", succeeded = "✔", fail = "✘", failed = 
 local function verdict_cell(verdict)
   local v = tostring(verdict or "—")
   local class = v:match("^[%w_]+$") and "verdict v-" .. v or "verdict"
-  return tag("td", { { "class", class } }, escape((VERDICT_SIGNS[v] and VERDICT_SIGNS[v] .. " " or "") .. v))
+  return tag("td", { "class", class }, escape((VERDICT_SIGNS[v] and VERDICT_SIGNS[v] .. " " or "") .. v))
 end
 
 local function steps_table(steps)
@@ -156,7 +157,9 @@ local function verdict_table(rows)
   local out = {}
   for _, row in ipairs(rows) do
     local detail = row.detail and escape(row.detail) or ""
-    if row.method then detail = detail .. (detail ~= "" and "<br/>" or "") .. "<small>" .. escape(row.method) .. "</small>" end
+    if row.method then
+      detail = detail .. (detail ~= "" and "<br/>" or "") .. "<small>" .. escape(row.method) .. "</small>"
+    end
     out[#out + 1] = {
       "<td>" .. escape(row.name) .. "</td>",
       "<td class=\"num\">" .. with_unit(row.baseline, row.unit) .. "</td>",
@@ -198,7 +201,7 @@ local function time_ticks(low, high)
   end
   local ticks = {}
   for i = math.ceil(low / step), math.floor(high / step) do ticks[#ticks + 1] = i * step end
-  return ticks, step < 60 and "!%H:%M:%S" or "!%H:%M"
+  return ticks, step < 60 and "!%H:%M:%S" or step < 86400 and "!%H:%M" or "!%m-%d"
 end
 
 local function usable(points)
@@ -234,31 +237,38 @@ local function scaler(d)
   return x, y
 end
 
+local function svg_line(class, x1, y1, x2, y2)
+  return tag("line", { "class", class, "x1", x1, "y1", y1, "x2", x2, "y2", y2 })
+end
+
+-- Text in a chart; body is HTML already.
+local function svg_text(class, x, y, body, anchor, ...)
+  return tag("text", { "class", class, "x", x, "y", y, "text-anchor", anchor or "start", ... }, body)
+end
+
+local function frame()
+  return tag("rect", { "class", "plot", "x", PLOT.left, "y", PLOT.top, "width", PLOT.right - PLOT.left,
+                       "height", PLOT.bottom - PLOT.top })
+end
+
 local function axes(d, unit, x, y)
-  local out = {
-    tag("rect", { { "class", "plot" }, { "x", PLOT.left }, { "y", PLOT.top }, { "width", PLOT.right - PLOT.left },
-                  { "height", PLOT.bottom - PLOT.top } }),
-  }
+  local out = { frame() }
   for _, v in ipairs(d.ticks) do
     local yy = coord(y(v))
-    out[#out + 1] = tag("line", { { "class", "grid" }, { "x1", PLOT.left }, { "x2", PLOT.right }, { "y1", yy }, { "y2", yy } })
-    out[#out + 1] = tag("text", { { "class", "tick" }, { "x", PLOT.left - 6 }, { "y", yy }, { "text-anchor", "end" },
-                                  { "dominant-baseline", "middle" } }, number(v))
+    out[#out + 1] = svg_line("grid", PLOT.left, yy, PLOT.right, yy)
+    out[#out + 1] = svg_text("tick", PLOT.left - 6, yy, number(v), "end", "dominant-baseline", "middle")
   end
   local ticks, format = time_ticks(d.t0, d.t1)
   for _, t in ipairs(ticks) do
     local xx = coord(x(t))
-    out[#out + 1] = tag("line", { { "class", "axis" }, { "x1", xx }, { "x2", xx }, { "y1", PLOT.bottom },
-                                  { "y2", PLOT.bottom + 5 } })
-    out[#out + 1] = tag("text", { { "class", "tick" }, { "x", xx }, { "y", PLOT.bottom + 18 }, { "text-anchor", "middle" } },
-      escape(os.date(format, math.floor(t))))
+    out[#out + 1] = svg_line("axis", xx, PLOT.bottom, xx, PLOT.bottom + 5)
+    out[#out + 1] = svg_text("tick", xx, PLOT.bottom + 18, escape(os.date(format, math.floor(t))), "middle")
   end
-  out[#out + 1] = tag("text", { { "class", "label" }, { "x", (PLOT.left + PLOT.right) / 2 }, { "y", HEIGHT - 8 },
-                                { "text-anchor", "middle" } }, escape(os.date("!time (UTC, %Y-%m-%d)", math.floor(d.t0))))
-  out[#out + 1] = tag("text", { { "class", "label" }, { "x", 14 }, { "y", (PLOT.top + PLOT.bottom) / 2 },
-                                { "text-anchor", "middle" },
-                                { "transform", string.format("rotate(-90 14 %d)", (PLOT.top + PLOT.bottom) // 2) } },
-    escape(unit and unit ~= "" and unit or "value"))
+  local middle = (PLOT.top + PLOT.bottom) // 2
+  out[#out + 1] = svg_text("label", (PLOT.left + PLOT.right) / 2, HEIGHT - 8,
+    escape(os.date("!time (UTC, %Y-%m-%d)", math.floor(d.t0))), "middle")
+  out[#out + 1] = svg_text("label", 14, middle, escape(unit and unit ~= "" and unit or "value"), "middle",
+    "transform", string.format("rotate(-90 14 %d)", middle))
   return table.concat(out, "\n")
 end
 
@@ -268,11 +278,10 @@ local function line(points, class, x, y)
   if #points == 0 then return "" end
   local coords = {}
   for i, p in ipairs(points) do coords[i] = coord(x(p[1])) .. "," .. coord(y(p[2])) end
-  local out = { tag("polyline", { { "class", "line " .. class }, { "points", table.concat(coords, " ") } }) }
+  local out = { tag("polyline", { "class", "line " .. class, "points", table.concat(coords, " ") }) }
   if #points <= 60 then
     for _, p in ipairs(points) do
-      out[#out + 1] = tag("circle", { { "class", "dot " .. class }, { "cx", coord(x(p[1])) }, { "cy", coord(y(p[2])) },
-                                      { "r", 2.5 } })
+      out[#out + 1] = tag("circle", { "class", "dot " .. class, "cx", coord(x(p[1])), "cy", coord(y(p[2])), "r", 2.5 })
     end
   end
   return table.concat(out, "\n")
@@ -285,38 +294,36 @@ local function marks_of(marks, d, x)
   for _, m in ipairs(marks or {}) do
     if finite(m.t) and m.t >= d.t0 and m.t <= d.t1 then
       shown = shown + 1
-      local xx = coord(x(m.t))
-      out[#out + 1] = tag("line", { { "class", "mark" }, { "x1", xx }, { "x2", xx }, { "y1", PLOT.top - 22 + (shown % 2) * 12 },
-                                    { "y2", PLOT.bottom } })
-      out[#out + 1] = tag("text", { { "class", "mark-label" }, { "x", coord(x(m.t) + 3) },
-                                    { "y", PLOT.top - 14 + (shown % 2) * 12 } }, escape(m.label))
+      local xx, row = x(m.t), (shown % 2) * 12
+      out[#out + 1] = svg_line("mark", coord(xx), PLOT.top - 22 + row, coord(xx), PLOT.bottom)
+      out[#out + 1] = svg_text("mark-label", coord(xx + 3), PLOT.top - 14 + row, escape(m.label))
     end
   end
   return table.concat(out, "\n")
 end
 
 local function legend()
-  local y = 16
+  local y, old, new = 16, PLOT.right - 300, PLOT.right - 150
   return table.concat({
-    tag("line", { { "class", "line old" }, { "x1", PLOT.right - 300 }, { "x2", PLOT.right - 264 }, { "y1", y }, { "y2", y } }),
-    tag("text", { { "class", "legend" }, { "x", PLOT.right - 258 }, { "y", y + 4 } }, "old (baseline)"),
-    tag("line", { { "class", "line new" }, { "x1", PLOT.right - 150 }, { "x2", PLOT.right - 114 }, { "y1", y }, { "y2", y } }),
-    tag("text", { { "class", "legend" }, { "x", PLOT.right - 108 }, { "y", y + 4 } }, "new (candidate)"),
+    svg_line("line old", old, y, old + 36, y), svg_text("legend", old + 42, y + 4, "old (baseline)"),
+    svg_line("line new", new, y, new + 36, y), svg_text("legend", new + 42, y + 4, "new (candidate)"),
   }, "\n")
 end
 
 local function chart(series, marks, id)
   local old, new = usable(series.baseline), usable(series.candidate)
-  local title = tostring(series.check) .. (series.unit and series.unit ~= "" and " (" .. tostring(series.unit) .. ")" or "")
-  local head = string.format('<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 %d %d" '
-    .. 'width="%d" height="%d" role="img" aria-labelledby="%s">', WIDTH, HEIGHT, WIDTH, HEIGHT, id)
-  local body = { head, tag("title", { { "id", id } }, escape(title .. ": old vs new over time")),
-                 tag("text", { { "class", "title" }, { "x", PLOT.left }, { "y", 20 } }, escape(title)) }
+  local unit = series.unit and series.unit ~= "" and " (" .. tostring(series.unit) .. ")" or ""
+  local title = tostring(series.check) .. unit
+  local body = {
+    string.format('<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 %d %d" width="%d" height="%d" '
+      .. 'role="img" aria-labelledby="%s">', WIDTH, HEIGHT, WIDTH, HEIGHT, id),
+    tag("title", { "id", id }, escape(title .. ": old vs new over time")),
+    svg_text("title", PLOT.left, 20, escape(title)),
+  }
   if #old == 0 and #new == 0 then
-    body[#body + 1] = tag("rect", { { "class", "plot" }, { "x", PLOT.left }, { "y", PLOT.top },
-                                    { "width", PLOT.right - PLOT.left }, { "height", PLOT.bottom - PLOT.top } })
-    body[#body + 1] = tag("text", { { "class", "empty" }, { "x", (PLOT.left + PLOT.right) / 2 },
-                                    { "y", (PLOT.top + PLOT.bottom) / 2 }, { "text-anchor", "middle" } }, "no samples")
+    body[#body + 1] = frame()
+    body[#body + 1] = svg_text("empty", (PLOT.left + PLOT.right) / 2, (PLOT.top + PLOT.bottom) / 2, "no samples",
+      "middle")
   else
     local d = domain { old, new }
     local x, y = scaler(d)
@@ -415,7 +422,8 @@ function html.render(data, collected)
     out[#out + 1] = "</section>"
   end
   for _, section in ipairs(collected.sections or {}) do
-    out[#out + 1] = "<section><h2>" .. escape(section.title) .. "</h2><pre>" .. escape(section.text) .. "</pre></section>"
+    out[#out + 1] = "<section><h2>" .. escape(section.title) .. "</h2><pre>" .. escape(section.text)
+      .. "</pre></section>"
   end
   out[#out + 1] = "</body></html>"
   return table.concat(out, "\n") .. "\n"
