@@ -10,8 +10,9 @@ DEB_PKGS := liblua5.4-dev libcurl4-openssl-dev libyaml-dev libgit2-dev libedit-d
 # what the test suites drive besides ferry (tests/env installs its own servers)
 # (lua5.4: the conformance suite runs Debian's busted on the Lua ferry embeds,
 # whatever interpreter the `lua` alternative names; chromium: the HTML report
-# is loaded in a real browser)
-TEST_DEB_PKGS := valgrind tmux openssh-server lua-busted lua5.4 time chromium
+# is loaded in a real browser; clang, libclang-rt-14-dev: libFuzzer and the
+# sanitizers for tests/fuzz)
+TEST_DEB_PKGS := valgrind tmux openssh-server lua-busted lua5.4 time chromium clang libclang-rt-14-dev
 
 WARNINGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -30,7 +31,13 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps test test-e2e asan unit-bin env env-up env-down demo demo-down bench install uninstall clean help
+# tests/fuzz: libFuzzer targets over libferry built with clang in its own BUILD
+FUZZ_BUILD   := build/fuzz
+FUZZ_TARGETS := json yaml base64 kubeconfig journal prom
+FUZZ_SECONDS ?= 300
+FUZZ_CFLAGS  := $(SANITIZE) -fsanitize=fuzzer-no-link
+
+.PHONY: all deps test test-e2e asan unit-bin fuzz fuzz-bin env env-up env-down demo demo-down bench install uninstall clean help
 
 all: ferry libferry.a
 
@@ -82,6 +89,21 @@ $(BUILD)/examples/embed: examples/embed.c $(BUILD)/libferry.a include/ferry.h
 
 unit-bin: $(UNIT_BIN) $(BUILD)/examples/embed
 
+# One fuzz target: tests/fuzz/harness.c driving tests/fuzz/NAME.lua
+# (built with BUILD=$(FUZZ_BUILD) CC=clang, see fuzz-bin).
+$(BUILD)/fuzz/%: tests/fuzz/harness.c tests/fuzz/%.lua tests/fuzz/common.lua $(BUILD)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -DFUZZ_DRIVER='"$(CURDIR)/tests/fuzz/$*.lua"' -o $@ $< \
+	  $(BUILD)/libferry.a $(LDLIBS)
+
+fuzz-bin:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang CFLAGS='$(FUZZ_CFLAGS)' $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/%)
+
+# Each fuzz target for FUZZ_SECONDS (default 300); what it finds is kept in
+# $(FUZZ_BUILD)/findings, the inputs it adds in $(FUZZ_BUILD)/corpus.
+fuzz: deps fuzz-bin
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # Installs the Debian packages the build and the tests need, only when one is missing.
 deps:
 	@missing=$$(for p in $(DEB_PKGS) $(TEST_DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
@@ -98,7 +120,8 @@ deps:
 test: deps
 	$(MAKE) all unit-bin
 	$(MAKE) BUILD=build/asan CFLAGS='$(SANITIZE)' build/asan/ferry unit-bin
-	E2E=1 VALGRIND=1 tests/run-all ./ferry $(BUILD) build/asan/ferry build/asan
+	$(MAKE) fuzz-bin
+	E2E=1 VALGRIND=1 FUZZ_BUILD=$(FUZZ_BUILD) tests/run-all ./ferry $(BUILD) build/asan/ferry build/asan
 
 # The lab's upgrade end to end alone (tests/e2e: what `make demo` does, checked).
 test-e2e: deps all
@@ -151,6 +174,7 @@ help:
 	@echo "make test       every test suite, also under AddressSanitizer+UBSan, and the lab end to end"
 	@echo "make test-e2e   the lab end to end only"
 	@echo "make asan       the test suites under AddressSanitizer+UBSan only"
+	@echo "make fuzz       each fuzz target of tests/fuzz for FUZZ_SECONDS (default 300)"
 	@echo "make env        build the test environment (tests/env); env-up / env-down start and stop it"
 	@echo "make bench      benchmarks (bench/), figures as ratios"
 	@echo "make install    install to PREFIX (default /usr/local)"

@@ -212,26 +212,61 @@ function Result:number()
   return self.series[1].value
 end
 
+-- An answer of the API's status but of another shape (a proxy's, another
+-- version's, cut short) is refused naming the field, not met later as a
+-- raw Lua error.
+local function shape_error(self, what, problem)
+  return errors.new("prom", string.format("Prometheus %s: %s: the answer is not the Prometheus API's (%s)",
+    self.name, what, problem))
+end
+
+local function is_sample(v) return type(v) == "table" and v[2] ~= nil end
+local function is_labels(v) return v == nil or type(v) == "table" end
+local function is_series(s)
+  if type(s) ~= "table" or not is_labels(s.metric) then return false end
+  if s.values == nil then return is_sample(s.value) end
+  if type(s.values) ~= "table" then return false end
+  for _, point in ipairs(s.values) do
+    if not is_sample(point) then return false end
+  end
+  return true
+end
+
+-- list (nil: none) when it is a list whose items pass ok; else raises naming field.
+local function checked_list(self, what, list, field, ok, shape)
+  if list == nil then return {} end
+  if type(list) ~= "table" then error(shape_error(self, what, field .. " is not a list"), 0) end
+  for i, item in ipairs(list) do
+    if not ok(item) then
+      error(shape_error(self, what, string.format("%s[%d] is not %s", field, i, shape)), 0)
+    end
+  end
+  return list
+end
+
 -- Typed result from the API's data: {type, series | value, time, warnings}.
-local function decode_result(data, warnings)
+local function decode_result(self, what, data, warnings)
+  if type(data) ~= "table" then error(shape_error(self, what, "no data"), 0) end
   local kind = data.resultType
   local r = setmetatable({ type = kind, warnings = warnings or {} }, Result)
   if kind == "vector" then
     r.series = {}
-    for i, s in ipairs(data.result or {}) do
+    for i, s in ipairs(checked_list(self, what, data.result, "data.result", is_series, "a series with a value")) do
       r.series[i] = { labels = labels_of(s.metric), time = s.value[1], value = prom.number(s.value[2]) }
     end
   elseif kind == "matrix" then
     r.series = {}
-    for i, s in ipairs(data.result or {}) do
+    for i, s in ipairs(checked_list(self, what, data.result, "data.result", is_series, "a series with values")) do
       local values = {}
       for j, point in ipairs(s.values or {}) do values[j] = { point[1], prom.number(point[2]) } end
       r.series[i] = { labels = labels_of(s.metric), values = values }
     end
-  elseif kind == "scalar" then
-    r.time, r.value = data.result[1], prom.number(data.result[2])
-  elseif kind == "string" then
+  elseif kind == "scalar" or kind == "string" then
+    if not is_sample(data.result) then
+      error(shape_error(self, what, "data.result is not a [time, value] pair"), 0)
+    end
     r.time, r.value = data.result[1], data.result[2]
+    if kind == "scalar" then r.value = prom.number(r.value) end
   else
     error(errors.new("prom", "unknown result type " .. tostring(kind)), 0)
   end
@@ -259,7 +294,7 @@ function Prom:query(expr, options)
     { "query", expr }, { "time", api_time(options.time, "time") },
     { "timeout", options.timeout and (duration.check(options.timeout, "p:query", "timeout") .. "s") },
   }, "query " .. short(expr))
-  return decode_result(data, warnings)
+  return decode_result(self, "query " .. short(expr), data, warnings)
 end
 
 --- p:value(expr, {time}) -> number, or nil and why when there is no data.
@@ -291,7 +326,7 @@ function Prom:range(expr, options)
     { "query", expr }, { "start", api_time(start, "start") }, { "end", api_time(stop, "stop") },
     { "step", tostring(step) },
   }, "range query " .. short(expr))
-  return decode_result(data, warnings)
+  return decode_result(self, "range query " .. short(expr), data, warnings)
 end
 
 --- p:series(match, {start, stop}) -> list of label tables. match is a
@@ -307,17 +342,22 @@ function Prom:series(match, options)
   end
   params[#params + 1] = { "start", api_time(options.start, "start") }
   params[#params + 1] = { "end", api_time(options.stop, "stop") }
-  local data = self:get("api/v1/series", params, "series " .. table.concat(list, ", "))
+  local what = "series " .. table.concat(list, ", ")
+  local data = self:get("api/v1/series", params, what)
   local out = {}
-  for i, labels in ipairs(data or {}) do out[i] = labels_of(labels) end
+  for i, labels in ipairs(checked_list(self, what, data, "data", is_labels, "a set of labels")) do
+    out[i] = labels_of(labels)
+  end
   return out
 end
 
 --- p:alerts() -> the active alerts {labels, annotations, state, active_at, value}.
 function Prom:alerts()
   local data = self:get("api/v1/alerts", nil, "alerts")
+  if type(data) ~= "table" then error(shape_error(self, "alerts", "no data"), 0) end
   local out = {}
-  for i, a in ipairs(data.alerts or {}) do
+  local function is_alert(a) return type(a) == "table" and is_labels(a.labels) and is_labels(a.annotations) end
+  for i, a in ipairs(checked_list(self, "alerts", data.alerts, "data.alerts", is_alert, "an alert")) do
     out[i] = { labels = labels_of(a.labels), annotations = labels_of(a.annotations), state = a.state,
                active_at = a.activeAt, value = prom.number(a.value) }
   end
