@@ -124,6 +124,10 @@ local function shape_problem(data)
       end
     end
   end
+  -- the id names the run's files (its lock among them): never a path
+  if not data.id:match("^[%w][%w%-_.]*$") or data.id:find("..", 1, true) then
+    return string.format("field id %q is not a run id (letters, digits, '-', '_', '.')", data.id)
+  end
   for i, step in ipairs(data.steps) do
     if type(step) ~= "table" or type(step.name) ~= "string" or type(step.status) ~= "string" then
       return string.format("steps[%d] should be an object with a name and a status", i)

@@ -74,6 +74,11 @@ describe("journals of the wrong shape", function()
       assert.truthy(err.message:find(path, 1, true), err.message)
       assert.truthy(err.message:find(field, 1, true), field .. ": " .. err.message)
     end
+    for _, id in ipairs { "../escape", "a/b", "..", "" } do
+      local ok, err = pcall(journal.load, write("bad-id", with { id = id }))
+      assert.is_false(ok, id)
+      assert.matches("field id .* is not a run id", err.message)
+    end
     local path = write("bad-step", with { steps = { { name = "a", status = "done" }, 5 } })
     local ok, err = pcall(journal.load, path)
     assert.is_false(ok)
