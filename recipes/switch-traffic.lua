@@ -1,22 +1,30 @@
 -- switch-traffic: the load balancer from one cluster to another (drivers none, command, haproxy),
--- step by step; with traffic.check_window, the tenants' metrics are compared between steps.
+-- step by step; with traffic.check_window, compare-clusters' gate judges the tenants at each weight, which is
+-- held while the verdict is inconclusive.
 local recipe = require "recipe"
 local compare = recipe.use "compare-clusters"
 
 local switch = {}
 
 --- The traffic plan of a run: {from, to, steps = {10, 50, 100}, settings,
--- pause, check = fn(ctx, weight)} from the new cluster's `traffic`
--- setting, and that setting.
+-- pause, now = fn() -> seconds, check = fn(ctx, weight)} from the new
+-- cluster's `traffic` setting, and that setting.
 function switch.plan_of(ctx, role_old, role_new)
   local old, new = recipe.cluster(ctx, role_old), recipe.cluster(ctx, role_new)
   local t = ctx.settings(new).traffic or {}
   local plan = { from = old, to = new, steps = t.steps or { 100 }, settings = t,
                  pause = require("ferry.duration").check(t.pause, "switch-traffic", "traffic.pause") }
+  -- the gate's clock (the fake Prometheus' in specs), for the marks too
+  local function clock()
+    return require("prom.gate").clock_of { recipe.prometheus(ctx, old), recipe.prometheus(ctx, new) }
+  end
+  plan.now = function() return clock().now() end
   if t.check_window then
-    -- between weight steps: the tenants' metrics over the last check_window
+    -- at each weight: the gate on samples since the weight was set, the
+    -- first look check_window later; it holds the weight while inconclusive
     plan.check = function(c, weight)
-      local failures = compare.compare_tenants(c, old, new, t.check_window, weight .. "% ")
+      local failures = compare.compare_tenants(c, old, new, t.check_window, weight .. "% ",
+        { since = plan.now(), clock = clock() })
       if #failures > 0 then
         recipe.fail(string.format("at %d%% of traffic on %s: %s", weight, new, table.concat(failures, "; ")))
       end
@@ -33,8 +41,15 @@ function switch.switch_traffic(role_old, role_new)
     description = "load balancer to the new cluster, step by step",
     plan = function(ctx)
       local p, t = switch.plan_of(ctx, role_old, role_new)
-      return string.format("move traffic %s -> %s with driver %s, weights %s", p.from, p.to, t.driver or "none",
-        table.concat(p.steps, ", "))
+      local lines = { string.format("move traffic %s -> %s with driver %s, weights %s", p.from, p.to,
+        t.driver or "none", table.concat(p.steps, ", ")) }
+      if p.check then
+        lines[#lines + 1] = "at each weight, the gate holds it until the checks pass (a fail rolls back):"
+        for _, line in ipairs(compare.plan_lines(ctx, p.from, p.to, t.check_window)) do
+          lines[#lines + 1] = "  " .. line
+        end
+      end
+      return lines
     end,
     run = function(ctx)
       local p, t = switch.plan_of(ctx, role_old, role_new)

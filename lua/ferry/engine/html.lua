@@ -120,10 +120,22 @@ end
 -- How the judge expresses a row's change: percentage points for error
 -- rates (unit "%"), the data's own unit where the baseline's median was 0,
 -- else relative to the baseline.
+-- Rows of the stock gate carry value_unit (the sides' figures) and unit
+-- (the change's: "ratio", "relative", "points", "absolute").
 local function change_kind(row)
-  if row.units == "points" or (row.units == nil and row.unit == "%") then return "points" end
-  if row.units == "absolute" then return "absolute" end
+  local units = row.units or (row.value_unit and row.unit)
+  if units == "points" or (units == nil and row.unit == "%") then return "points" end
+  if units == "absolute" then return "absolute" end
   return "relative"
+end
+
+local function value_unit(row)
+  return row.value_unit or row.unit
+end
+
+-- A bound as a number: null (how the journal keeps an unbounded one) is infinite.
+local function bound_of(v, infinite)
+  return type(v) == "number" and v or infinite
 end
 
 local function change_value(v, kind, unit)
@@ -134,15 +146,16 @@ local function change_value(v, kind, unit)
 end
 
 local function change_text(row)
-  if row.estimate == nil then
+  if type(row.estimate) ~= "number" then
     return row.ratio ~= nil and ("ratio " .. number(row.ratio)) or "—"
   end
   local kind = change_kind(row)
-  local text = change_value(row.estimate, kind, row.unit)
+  local text = change_value(row.estimate, kind, value_unit(row))
   local ci = row.ci
   if type(ci) == "table" and (ci.low ~= nil or ci.high ~= nil) then
-    local low, high = ci.low or -math.huge, ci.high or math.huge
-    text = text .. " [" .. change_value(low, kind, row.unit) .. ", " .. change_value(high, kind, row.unit) .. "]"
+    local low, high = bound_of(ci.low, -math.huge), bound_of(ci.high, math.huge)
+    text = text .. " [" .. change_value(low, kind, value_unit(row)) .. ", "
+      .. change_value(high, kind, value_unit(row)) .. "]"
     if not finite(low) or not finite(high) then text = text .. " (unbounded)" end
   end
   return text
@@ -162,8 +175,8 @@ local function verdict_table(rows)
     end
     out[#out + 1] = {
       "<td>" .. escape(row.name) .. "</td>",
-      "<td class=\"num\">" .. with_unit(row.baseline, row.unit) .. "</td>",
-      "<td class=\"num\">" .. with_unit(row.candidate, row.unit) .. "</td>",
+      "<td class=\"num\">" .. with_unit(row.baseline, value_unit(row)) .. "</td>",
+      "<td class=\"num\">" .. with_unit(row.candidate, value_unit(row)) .. "</td>",
       "<td class=\"num\">" .. change_text(row) .. "</td>",
       "<td class=\"num\">" .. samples_text(row.n) .. "</td>",
       verdict_cell(row.verdict),

@@ -1,7 +1,8 @@
 --- ferry.engine.report: the end of a run — Markdown for people (printed and
 -- saved), an HTML page with charts for people (ferry.engine.html), JSON for
--- machines, all beside the journal: steps, durations, metric comparisons and
--- series added by steps, and the verdict.
+-- machines, all beside the journal: steps, durations, metric comparisons
+-- added by steps (with their samples over time and the run's marks, for
+-- the charts), and the verdict.
 local errors = require "ferry.errors"
 local json = require "json"
 local log = require "log"
@@ -15,13 +16,13 @@ Collector.__index = Collector
 --- What steps add to the report while they run. Kept in the run's
 -- journal (data.report) so a resumed run reports what came before too.
 function report.collector(journal_data)
-  local saved = journal_data and journal_data.report
+  local saved = journal_data and journal_data.report or {}
   local self = setmetatable({
-    sections = saved and saved.sections or json.array {},
-    comparisons = saved and saved.comparisons or json.array {},
+    sections = saved.sections or json.array {},
+    comparisons = saved.comparisons or json.array {},
     -- not "series": that name is the method's
-    timeseries = saved and saved.timeseries or json.array {},
-    marks = saved and saved.marks or json.array {},
+    timeseries = saved.timeseries or json.array {},
+    marks = saved.marks or json.array {},
   }, Collector)
   if journal_data then
     journal_data.report = { sections = self.sections, comparisons = self.comparisons,
@@ -35,25 +36,43 @@ function Collector:section(title, text)
   self.sections[#self.sections + 1] = { title = title, text = text }
 end
 
---- Adds comparison rows: {name, baseline, candidate, ratio, verdict, detail}.
+local function finite(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
+
+-- A number JSON can carry: NaN and infinities (an unbounded interval)
+-- become null, so the journal and the JSON report can hold them.
+local function storable(v)
+  if type(v) == "number" and not finite(v) then return json.null end
+  return v
+end
+
+--- Adds comparison rows: {name, verdict, detail, baseline, candidate (the
+-- sides' figures: sample medians, or error rates in %), value_unit (their
+-- unit), estimate, ci = {low, high}, n = {baseline, candidate}, method,
+-- unit (of estimate and ci: "ratio" and "relative" are fractions, 0.1 =
+-- +10 %; "points" percentage points; "absolute" the check's unit)}. An
+-- unbounded bound (math.huge) is kept as json.null.
 function Collector:comparison(scope, rows)
   for _, row in ipairs(rows) do
     local copy = { scope = scope }
-    for k, v in pairs(row) do copy[k] = v end
+    for k, v in pairs(row) do copy[k] = storable(v) end
+    if type(row.ci) == "table" then copy.ci = { low = storable(row.ci.low), high = storable(row.ci.high) } end
     self.comparisons[#self.comparisons + 1] = copy
   end
 end
 
 local function points(list)
-  local copy = json.array {}
-  for i, p in ipairs(list or {}) do copy[i] = json.array { p[1], p[2] } end
-  return copy
+  local out = json.array {}
+  for _, p in ipairs(list or {}) do
+    if finite(p[1]) and finite(p[2]) then out[#out + 1] = json.array { p[1], p[2] } end
+  end
+  return out
 end
 
---- Adds a check's values over time, old and new: {unit = "ms", baseline =
--- {{t, v}, ...}, candidate = {{t, v}, ...}} (t: unix seconds). A later call
--- for the same scope and check replaces the earlier one: a gate that looks
--- again passes its grown samples.
+--- Adds a check's values over time, old and new, for the charts: {unit =
+-- "ms", baseline = {{t, v}, ...}, candidate = {{t, v}, ...}} (t: unix
+-- seconds); points that are not finite are left out. A later call for the
+-- same scope and check replaces the earlier one: a gate that looks again
+-- passes its grown samples. Written to the JSON report as `series`.
 function Collector:series(scope, check, values)
   local entry = { scope = scope, check = check, unit = values.unit,
                   baseline = points(values.baseline), candidate = points(values.candidate) }
@@ -73,9 +92,39 @@ function Collector:mark(t, label)
 end
 
 local function number(v)
-  if type(v) ~= "number" then return v == nil and "—" or tostring(v) end
+  if type(v) ~= "number" then return (v == nil or v == json.null) and "—" or tostring(v) end
   if v ~= v then return "NaN" end
   return string.format("%.4g", v)
+end
+
+local function with_unit(v, unit)
+  local text = number(v)
+  if text == "—" or not unit then return text end
+  return text .. " " .. unit
+end
+
+-- A bound of a change: "unbounded" for null (or an infinity).
+local function bound(v, units)
+  if v == nil or v == json.null or not finite(v) then return "unbounded" end
+  if units == "points" then return string.format("%+.2f pts", v) end
+  if units == "absolute" then return string.format("%+.4g", v) end
+  return string.format("%+.1f %%", 100 * v)
+end
+
+local function change(c)
+  if c.estimate == nil or c.estimate == json.null then
+    return c.ratio and ("×" .. number(c.ratio)) or "—"
+  end
+  local text = bound(c.estimate, c.unit)
+  if type(c.ci) == "table" then text = string.format("%s [%s, %s]", text, bound(c.ci.low, c.unit),
+    bound(c.ci.high, c.unit)) end
+  return text
+end
+
+local function counts(n)
+  if type(n) ~= "table" then return "—" end
+  local function one(x) return type(x) == "number" and string.format("%.0f", x) or "—" end
+  return one(n.baseline) .. " vs " .. one(n.candidate)
 end
 
 local function markdown(data, collected)
@@ -101,11 +150,12 @@ local function markdown(data, collected)
     lines[#lines + 1] = ""
     lines[#lines + 1] = "## Metrics: old vs new"
     lines[#lines + 1] = ""
-    lines[#lines + 1] = "| Scope | Check | Old | New | Ratio | Verdict |"
-    lines[#lines + 1] = "|---|---|---|---|---|---|"
+    lines[#lines + 1] = "| Scope | Check | Old | New | Change | Samples | Verdict |"
+    lines[#lines + 1] = "|---|---|---|---|---|---|---|"
     for _, c in ipairs(collected.comparisons) do
-      lines[#lines + 1] = string.format("| %s | %s | %s | %s | %s | %s |", tostring(c.scope), tostring(c.name),
-        number(c.baseline), number(c.candidate), number(c.ratio), tostring(c.verdict))
+      lines[#lines + 1] = string.format("| %s | %s | %s | %s | %s | %s | %s |", tostring(c.scope), tostring(c.name),
+        with_unit(c.baseline, c.value_unit), with_unit(c.candidate, c.value_unit), change(c), counts(c.n),
+        tostring(c.verdict) .. (c.failed_safe == true and " (fails safe)" or ""))
     end
   end
   for _, section in ipairs(collected.sections) do
@@ -127,6 +177,7 @@ function report.write(journal, collected, options)
     started = data.started, finished = data.finished, seconds = data.seconds, error = data.error,
     failed_step = data.failed_step, steps = data.steps,
     comparisons = json.array(collected.comparisons), sections = json.array(collected.sections),
+    series = json.array(collected.timeseries or {}), marks = json.array(collected.marks or {}),
   }
   local dir = options.report_dir or journal.dir
   require("ferry.engine.journal").ensure_dir(dir)

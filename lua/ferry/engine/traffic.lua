@@ -1,7 +1,8 @@
 --- ferry.engine.traffic: moving traffic from the old cluster to the new one.
 -- A driver is {current = fn(ctx, plan) -> previous (optional),
 -- switch = fn(ctx, plan), restore = fn(ctx, previous, plan)}
--- where plan = {from, to, steps = {weights}, check = fn(ctx, weight)}.
+-- where plan = {from, to, steps = {weights}, check = fn(ctx, weight),
+-- now = fn() -> seconds since the epoch (the clock of the marks)}.
 --   none      nothing to move (or done by hand): logs what to do
 --   command   the team's own commands, once per weight step: {from} {to} {weight}
 --   haproxy   HAProxy's runtime API (set weight) step by step, a check between steps
@@ -21,12 +22,16 @@ local function run(argv, vars, setting)
   return command.run(argv, { vars = vars, setting = "traffic." .. setting, kind = "traffic", timeout = 300 }).stdout
 end
 
--- Walks the weight steps, checking between them; on a failed check the
--- caller restores.
+-- Walks the weight steps, checking between them (the check returns when
+-- the weight may move on, holding it meanwhile); on a failed check the
+-- caller restores. Each weight set is marked on the report's charts.
 local function walk(ctx, plan, set_weight)
   for _, weight in ipairs(plan.steps) do
     ctx.status("sending %d%% of traffic to %s", weight, plan.to)
     set_weight(weight)
+    if ctx.report then
+      ctx.report:mark(plan.now and plan.now() or os.time(), string.format("%d%% to %s", weight, plan.to))
+    end
     if plan.check then plan.check(ctx, weight) end
     if plan.pause and weight < 100 then task.sleep(plan.pause) end
   end

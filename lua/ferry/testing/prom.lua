@@ -278,8 +278,8 @@ end
 -- function(t) | {{t, v}, ...}} and/or a list of {metric = labels, values
 -- = {{t, v}...}}; queries: {[expr] = number | the API's data table |
 -- function(t) -> either}; alerts: the list /api/v1/alerts returns.
--- The client also has p:add(name_or_labels, spec) to add a series, and
--- p.calls, the queries it was asked.
+-- The client also has p:add(name_or_labels, spec) to add a series,
+-- p.calls, the queries it was asked, and p.clock = {now, sleep}.
 function fake_prom.new(options)
   options = options or {}
   local backend = setmetatable({
@@ -320,6 +320,12 @@ function fake_prom.new(options)
   p.calls = backend.calls
   --- p:add(name_or_labels, spec): one more series.
   p.add = function(_, key, spec) add(key, spec) end
+  --- p.clock: the fake's "now", which sleep moves on without waiting, so
+  -- a gate that looks every 30 s (prom.gate) runs at once in a spec.
+  p.clock = {
+    now = function() return backend:now() end,
+    sleep = function(seconds) backend.now_time = backend:now() + seconds end,
+  }
   return p
 end
 
