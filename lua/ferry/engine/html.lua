@@ -44,8 +44,7 @@ local function finite(v)
 end
 
 local function number(v)
-  if v == nil then return "—" end
-  if type(v) ~= "number" then return escape(v) end
+  if type(v) ~= "number" then return type(v) == "string" and escape(v) or "—" end -- nil, json.null
   if v ~= v then return "NaN" end
   if v == math.huge then return "+∞" end
   if v == -math.huge then return "−∞" end

@@ -114,6 +114,12 @@ describe("the sequential gate", function()
     local md = helpers.read_file(report.markdown_path)
     assert.matches("| Scope | Check | Old | New | Change | Samples | Verdict |", md, 1, true)
     assert.matches("| shop | error_rate | 1 % | 1 % | +0.00 pts [", md, 1, true)
+    -- the HTML page charts the gate's own samples, one chart per check
+    local page = helpers.read_file(report.html_path)
+    local _, charts = page:gsub("<svg", "")
+    assert.are.equal(6, charts)
+    assert.truthy(page:find("\u{A0}pp [", 1, true), "the error rate's change in points, with its interval")
+    assert.is_nil(page:find("no samples", 1, true))
   end)
 
   it("fails a regression, naming the check", function()
@@ -147,6 +153,7 @@ describe("the sequential gate", function()
     end
     assert.are.equal(T0 + 120, p.clock.now(), "four intervals waited, on the fake's clock")
     assert.matches("| inconclusive (fails safe) |", helpers.read_file(report.markdown_path), 1, true)
+    assert.truthy(helpers.read_file(report.html_path):find("inconclusive", 1, true))
   end)
 
   it("keeps the family's false fails down: Holm across tenants holds what one check alone would fail", function()
