@@ -18,14 +18,18 @@ local function usage_error(message, command)
 end
 
 -- Runs fn under a traceback handler; prints one line per error, the
--- traceback only with --verbose or FERRY_TRACE=1.
+-- traceback only with --verbose or FERRY_TRACE=1. When fn fails, the tasks
+-- it spawned that still run are cancelled (their cleanup runs), so the
+-- command ends instead of waiting for them.
 local function report_errors(options, fn, ...)
   local traceback
+  local before = task.running()
   local ok, err = xpcall(fn, function(e)
     traceback = errors.traceback(e, 2)
     return e
   end, ...)
   if ok then return err or EXIT_OK end
+  task.cancel_all(before, errors.new("cancelled", "cancelled: the command failed"))
   if errors.is(err, "interrupted") then
     log.error("interrupted")
     return EXIT_INTERRUPTED
