@@ -143,13 +143,24 @@ local function recipe_help(r)
     r.name, r.description, r.name, params.help(r.params), table.concat(r:step_names(), ", "))
 end
 
+-- The journal of the run --resume names, or nil and the usage error's status:
+-- an unknown run is a usage error whichever way the recipe is named.
+local function resumed_journal(id)
+  local ok, j = pcall(require("ferry.engine.journal").load, id)
+  if not ok then return nil, usage_error(errors.format(j), "run") end
+  return j
+end
+
 -- Runs (or plans) a loaded recipe with the parsed options.
 local function run_recipe(r, o, options)
   if o.help then
     print(recipe_help(r))
     return EXIT_OK
   end
-  if not o.resume then
+  if o.resume then
+    local j, status = resumed_journal(o.resume)
+    if not j then return status end
+  else
     -- a wrong parameter is a usage error: say so before anything runs
     local ok, err = pcall(require("ferry.engine.params").validate, r.name, r.params, o.params)
     if not ok then
@@ -227,8 +238,8 @@ Examples:
     if not o then return usage_error(err, "run") end
     local target = o.args[1]
     if not target and o.resume then
-      local ok, j = pcall(require("ferry.engine.journal").load, o.resume)
-      if not ok then return usage_error(errors.format(j), "run") end
+      local j, status = resumed_journal(o.resume)
+      if not j then return status end
       -- the file it ran from, when it came from one that is still there
       target = (j.data.source and file_exists(j.data.source)) and j.data.source or j.data.recipe
       o.args[1] = target
