@@ -98,14 +98,7 @@ local function expected_records(list, kills)
   return lines
 end
 
-local function lines_of(path)
-  local lines = {}
-  local f = io.open(path)
-  if not f then return lines end
-  for line in f:lines() do lines[#lines + 1] = line end
-  f:close()
-  return lines
-end
+local lines_of = helpers.lines
 
 describe("kill -9 during a run and its undo (seed " .. SEED .. ", " .. TRIALS .. " trials)", function()
   local dir
