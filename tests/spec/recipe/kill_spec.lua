@@ -78,12 +78,13 @@ local function points(fail)
 end
 
 -- A small generator of its own: the sequence depends on SEED alone, not on
--- what else in the process draws from math.random.
+-- what else in the process draws from math.random. (A linear congruential
+-- generator's low bits repeat with short periods: its high bits are used.)
 local function generator(seed)
   local state = seed
   return function(n)
     state = (state * 1103515245 + 12345) % 2147483648
-    return state % n + 1
+    return (state // 65536) % n + 1
   end
 end
 
@@ -110,10 +111,11 @@ describe("kill -9 during a run and its undo (seed " .. SEED .. ", " .. TRIALS ..
 
   it("resumes without running a finished step again or skipping one; a second process refuses", function()
     local random = generator(SEED)
-    local refusals = 0
+    local refusals, rollbacks, undo_kills = 0, 0, 0
     for trial = 1, TRIALS do
       local fail = random(2) == 2
       local list = points(fail)
+      if fail then rollbacks = rollbacks + 1 end
       -- 1 to 3 kills at points in run order (the same point may be hit twice)
       local at = {}
       for k = 1, random(3) do at[k] = random(#list) end
@@ -165,6 +167,7 @@ describe("kill -9 during a run and its undo (seed " .. SEED .. ", " .. TRIALS ..
         assert(process:kill("KILL"))
         process:wait()
         kills[i] = (kills[i] or 0) + 1
+        if list[i].tag:match("^undo:") then undo_kills = undo_kills + 1 end
       end
 
       local last = helpers.ferry(args(id), { env = env })
@@ -176,6 +179,9 @@ describe("kill -9 during a run and its undo (seed " .. SEED .. ", " .. TRIALS ..
         assert.are.equal(fail and "undone" or "done", s.status, where .. ": step " .. s.name)
       end
     end
+    -- what this seed covers: both kinds of run, kills in undo, second processes
+    assert.is_true(rollbacks > 0 and rollbacks < TRIALS, "every trial is of one kind: change the seed")
+    assert.is_true(undo_kills > 0, "no kill during an undo: change the seed")
     assert.is_true(refusals > 0, "no trial tried a second process: change the seed")
   end)
 end)
