@@ -365,6 +365,30 @@ function task.running()
   return { table.unpack(live) }
 end
 
+--- Cancels every unfinished task but the calling one and those of keep (a
+-- list, as task.running() gave it earlier), newest first, and waits until
+-- their cleanup has run. Returns how many it cancelled. A failed command
+-- uses it so that nothing it started goes on after it has ended.
+function task.cancel_all(keep, err)
+  local kept = {}
+  for _, t in ipairs(keep or {}) do kept[t] = true end
+  local me = coroutine.running()
+  local doomed = {}
+  for _, t in ipairs(live) do
+    if not kept[t] and t.co ~= me then doomed[#doomed + 1] = t end
+  end
+  for i = #doomed, 1, -1 do task.cancel(doomed[i], err) end
+  -- a cleanup that waits (a <close> handler doing I/O) finishes here
+  wait_until(function()
+    for _, t in ipairs(doomed) do
+      if not finished(t) then return false end
+    end
+    return true
+  end, nil, doomed)
+  for _, t in ipairs(doomed) do failed_unobserved[t] = nil end
+  return #doomed
+end
+
 --- Runs fn(...) as the main task, then waits for every task it spawned.
 -- Returns true, first result | false, error, traceback. Used by the runtime.
 function task.run_protected(fn, ...)

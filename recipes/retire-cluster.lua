@@ -17,8 +17,11 @@ function retire.retire_cluster(role)
       local s = ctx.settings(name)
       if ctx.params.retire == "delete" then
         ctx.status("deleting %s", name)
-        recipe.provider(ctx.params.old_provider or s.provider).delete(ctx, name, s)
-        ctx.report:section("Old cluster", name .. " was deleted.")
+        local provider = ctx.params.old_provider or s.provider or "existing"
+        -- the provider says what it did: `existing` deletes nothing
+        local did = recipe.provider(provider).delete(ctx, name, s)
+        ctx.report:section("Old cluster", string.format("%s %s.", name,
+          type(did) == "string" and did or ("was deleted through provider " .. provider)))
         return
       end
       local keep = ctx.params.keep or (s.retire and s.retire.keep) or "24h"

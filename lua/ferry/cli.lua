@@ -18,14 +18,18 @@ local function usage_error(message, command)
 end
 
 -- Runs fn under a traceback handler; prints one line per error, the
--- traceback only with --verbose or FERRY_TRACE=1.
+-- traceback only with --verbose or FERRY_TRACE=1. When fn fails, the tasks
+-- it spawned that still run are cancelled (their cleanup runs), so the
+-- command ends instead of waiting for them.
 local function report_errors(options, fn, ...)
   local traceback
+  local before = task.running()
   local ok, err = xpcall(fn, function(e)
     traceback = errors.traceback(e, 2)
     return e
   end, ...)
   if ok then return err or EXIT_OK end
+  task.cancel_all(before, errors.new("cancelled", "cancelled: the command failed"))
   if errors.is(err, "interrupted") then
     log.error("interrupted")
     return EXIT_INTERRUPTED
@@ -135,13 +139,24 @@ local function recipe_help(r)
     r.name, r.description, r.name, params.help(r.params), table.concat(r:step_names(), ", "))
 end
 
+-- The journal of the run --resume names, or nil and the usage error's status:
+-- an unknown run is a usage error whichever way the recipe is named.
+local function resumed_journal(id)
+  local ok, j = pcall(require("ferry.engine.journal").load, id)
+  if not ok then return nil, usage_error(errors.format(j), "run") end
+  return j
+end
+
 -- Runs (or plans) a loaded recipe with the parsed options.
 local function run_recipe(r, o, options)
   if o.help then
     print(recipe_help(r))
     return EXIT_OK
   end
-  if not o.resume then
+  if o.resume then
+    local j, status = resumed_journal(o.resume)
+    if not j then return status end
+  else
     -- a wrong parameter is a usage error: say so before anything runs
     local ok, err = pcall(require("ferry.engine.params").validate, r.name, r.params, o.params)
     if not ok then
@@ -219,8 +234,8 @@ Examples:
     if not o then return usage_error(err, "run") end
     local target = o.args[1]
     if not target and o.resume then
-      local ok, j = pcall(require("ferry.engine.journal").load, o.resume)
-      if not ok then return usage_error(errors.format(j), "run") end
+      local j, status = resumed_journal(o.resume)
+      if not j then return status end
       -- the file it ran from, when it came from one that is still there
       target = (j.data.source and file_exists(j.data.source)) and j.data.source or j.data.recipe
       o.args[1] = target

@@ -136,6 +136,17 @@ local function shape_problem(data)
   return nil
 end
 
+-- A kill during a save leaves its temp file (<name>.tmp.<pid>, see
+-- sys.write_atomic) behind; one whose process is gone will never be renamed,
+-- so it is removed when a run starts and when the runs are listed. A live
+-- process's temp file may be about to become its journal: it stays.
+local function remove_stale_temps(dir)
+  for _, name in ipairs(sys.listdir(dir) or {}) do
+    local pid = name:match("%.tmp%.(%d+)$")
+    if pid and not sys.stat("/proc/" .. pid) then os.remove(dir .. "/" .. name) end
+  end
+end
+
 -- Locks ---------------------------------------------------------------------------
 -- A run is driven by one process at a time: <id>.lock beside the journal,
 -- flock-ed while the run goes on (the kernel drops it when the process
@@ -167,7 +178,10 @@ function journal.lock(journal_path, run_id)
   local path = journal.lock_path(journal_path)
   local me = json.encode { host = hostname(), pid = sys.getpid(), since = iso_now() }
   local lock, err, why = sys.lock(path, me)
-  if lock then return lock end
+  if lock then
+    remove_stale_temps(journal_path:match("^(.*)/[^/]*$") or ".")
+    return lock
+  end
   if why == "held" then
     local h = holder_of(path) or {}
     error(errors.new("journal", string.format("run %s is being driven by process %s on %s since %s: "
@@ -217,6 +231,7 @@ end
 -- not a journal is left out.
 function journal.list(state_dir)
   local dir = journal.dir(state_dir)
+  remove_stale_temps(dir)
   local names = sys.listdir(dir) or {}
   local runs = {}
   for _, name in ipairs(names) do

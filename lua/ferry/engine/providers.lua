@@ -1,7 +1,9 @@
 --- ferry.engine.providers: how a cluster is created and deleted. A provider is
 -- {create = fn(ctx, name, settings) -> {context, kubeconfig, created},
---  delete = fn(ctx, name, settings)}; created = false says the cluster was
--- there already (the run's journal keeps it, for delete).
+--  delete = fn(ctx, name, settings) -> what it did}; created = false says the
+-- cluster was there already (the run's journal keeps it, for delete). What
+-- delete did is a sentence to follow the cluster's name ("was deleted
+-- (k3d cluster delete)"), so a report says what happened, not what was asked.
 --   existing   a context that already exists; never deleted by ferry
 --   command    the team's own commands (eksctl, terraform, ...) from the fleet settings
 --   k3d        k3d clusters, as the local setup of the multi-tenant GitOps demo makes them
@@ -31,7 +33,9 @@ providers.existing = {
     return { context = settings.context or name, kubeconfig = settings.kubeconfig }
   end,
   delete = function(_, name)
-    log.warn("cluster %s was not created by ferry (provider existing): left as it is", name)
+    local did = "was not created by ferry (provider existing): left as it is"
+    log.warn("cluster %s %s", name, did)
+    return did
   end,
 }
 
@@ -44,6 +48,7 @@ providers.command = {
   end,
   delete = function(_, name, settings)
     run(settings.delete_command, { cluster = name, version = settings.version }, "delete_command (provider command)")
+    return "was deleted (delete_command of provider command)"
   end,
 }
 
@@ -57,6 +62,7 @@ providers.k3d = {
   end,
   delete = function(_, name)
     run({ "k3d", "cluster", "delete", name }, { cluster = name }, "k3d")
+    return "was deleted (k3d cluster delete)"
   end,
 }
 
@@ -87,15 +93,18 @@ providers["ferry-env"] = {
     local made = ctx.state.clusters and ctx.state.clusters[name]
     if made and made.created then
       ferry_env(settings, "down", name)
-      log.info("cluster %s stopped and removed (ferry-env down %s)", name, name)
-      return
+      local did = string.format("was stopped and removed (ferry-env down %s)", name)
+      log.info("cluster %s %s", name, did)
+      return did
     end
     local c = ctx.connect(name)
     local selector = "ferry.dev/run=" .. tostring(ctx.run_id)
     for _, ns in ipairs(c:list { apiVersion = "v1", kind = "Namespace", labelSelector = selector }) do
       c:delete(ns, { missing_ok = true })
     end
-    log.info("cluster %s: removed the namespaces this run created (ferry-env keeps the control plane)", name)
+    local did = "kept its control plane (ferry-env); the namespaces this run created were removed"
+    log.info("cluster %s %s", name, did)
+    return did
   end,
 }
 

@@ -22,6 +22,7 @@ local compat = require "ferry.test.busted"
 local trace = require "ferry.test.trace"
 local sys = require "ferry.sys"
 local exec = require "exec"
+local task = require "task"
 
 -- Loaded now rather than on first use: files are insulated (modules they
 -- load are forgotten afterwards), and the framework must not be loaded
@@ -357,6 +358,18 @@ local function run(args, stdout, stderr)
   return problems() > 0 and 1 or 0
 end
 
+-- A spec that leaves a task running would keep the process waiting for it
+-- after the summary: the tasks the run spawned and left are cancelled (their
+-- cleanup runs), and one line says how many there were.
+local function cancel_leftovers(before, stderr)
+  local cancelled = task.cancel_all(before, require("ferry.errors").new("cancelled",
+    "cancelled: left running when the specs ended"))
+  if cancelled > 0 then
+    stderr:write(string.format("ferry test: warning: the specs left %d task%s running; cancelled\n",
+      cancelled, cancelled == 1 and "" or "s"))
+  end
+end
+
 function runner.main(args, streams)
   streams = streams or {}
   local stdout = streams.stdout or io.stdout
@@ -369,7 +382,9 @@ function runner.main(args, streams)
   local saved_path, saved_cpath = package.path, package.cpath
   local cwd = sys.chdir and sys.realpath(".")
   local depth = compat.depth()
+  local before = task.running()
   local ok, status = pcall(run, args, stdout, stderr)
+  cancel_leftovers(before, stderr)
   compat.truncate(depth)
   package.path, package.cpath = saved_path, saved_cpath
   if cwd then

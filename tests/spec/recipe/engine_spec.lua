@@ -32,14 +32,7 @@ local function quiet()
   return io.tmpfile()
 end
 
-local function lines_of(path)
-  local out = {}
-  local f = io.open(path)
-  if not f then return out end
-  for line in f:lines() do out[#out + 1] = line end
-  f:close()
-  return out
-end
+local lines_of = helpers.lines
 
 describe("recipe engine", function()
   local dir, saved_state_dir

@@ -42,6 +42,16 @@ function helpers.read_file(path)
   return text
 end
 
+--- The lines of a file, or {} when it does not exist.
+function helpers.lines(path)
+  local out = {}
+  local f = io.open(path)
+  if not f then return out end
+  for line in f:lines() do out[#out + 1] = line end
+  f:close()
+  return out
+end
+
 --- Waits (up to `seconds`) until fn() returns a true value, and returns it.
 function helpers.eventually(fn, seconds, what)
   local deadline = sys.monotonic() + (seconds or 10)
