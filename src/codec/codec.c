@@ -46,6 +46,47 @@ int codec_mark(lua_State *L, int mt)
     return 1;
 }
 
+int codec_array(lua_State *L)
+{
+    return codec_mark(L, lua_upvalueindex(2));
+}
+
+int codec_object(lua_State *L)
+{
+    return codec_mark(L, lua_upvalueindex(3));
+}
+
+/* True when the value on top is an error table of that kind. [-0, +0, -] */
+static int codec_is_error_of(lua_State *L, const char *kind)
+{
+    if (!lua_istable(L, -1))
+        return 0;
+    lua_pushliteral(L, "kind");
+    lua_rawget(L, -2);
+    const char *k = lua_tostring(L, -1);
+    int same = k && strcmp(k, kind) == 0;
+    lua_pop(L, 1);
+    return same;
+}
+
+int codec_safe_decode(lua_State *L, lua_CFunction decode, int nargs, const char *kind)
+{
+    luaL_checklstring(L, 1, NULL);
+    lua_settop(L, nargs);
+    for (int i = 1; i <= 3; i++)
+        lua_pushvalue(L, lua_upvalueindex(i));
+    lua_pushcclosure(L, decode, 3);
+    lua_insert(L, 1);
+    int status = lua_pcall(L, nargs, 1, 0);
+    if (status == LUA_OK)
+        return 1;
+    if (status != LUA_ERRRUN || !codec_is_error_of(L, kind))
+        return lua_error(L);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
 size_t codec_utf8_length(const unsigned char *s, size_t available)
 {
     unsigned c = s[0];

@@ -21,6 +21,18 @@ int codec_open(lua_State *L, const luaL_Reg *functions);
  * metatable at index mt, so it keeps its kind when empty. [-0, +1, v] */
 int codec_mark(lua_State *L, int mt);
 
+/* json.array([t]) / yaml.array([t]) and .object([t]): codec_mark with the
+ * module's own metatables (upvalues 2 and 3 of codec_open). [-(0|1), +1, v] */
+int codec_array(lua_State *L);
+int codec_object(lua_State *L);
+
+/* json.safe_decode / yaml.safe_decode: decode (a function of the module,
+ * given its upvalues) on the first nargs arguments under a protected call:
+ * its result, or nil and the error when that is a decode error of kind
+ * `kind`; any other error (memory, a bad argument) raises again.
+ * [-nargs, +(1|2), e] */
+int codec_safe_decode(lua_State *L, lua_CFunction decode, int nargs, const char *kind);
+
 /* Length (1..4) of the well-formed UTF-8 sequence at s, 0 when it is not
  * (overlong forms, surrogates and code points past U+10FFFF included). */
 size_t codec_utf8_length(const unsigned char *s, size_t available);

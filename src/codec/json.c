@@ -495,24 +495,10 @@ static int json_decode(lua_State *L)
 
 /* json.safe_decode(text) -> value | nil, err: for callers that test rather
  * than catch. Errors other than a decode error (memory, a text that is not
- * a string) still raise. [-1, +(1|2), v] */
+ * a string) still raise. [-1, +(1|2), e] */
 static int json_safe_decode(lua_State *L)
 {
-    luaL_checklstring(L, 1, NULL);
-    lua_settop(L, 1);
-    lua_pushvalue(L, JSON_NULL);
-    lua_pushvalue(L, JSON_ARRAY_MT);
-    lua_pushvalue(L, JSON_OBJECT_MT);
-    lua_pushcclosure(L, json_decode, 3);
-    lua_insert(L, 1);
-    int status = lua_pcall(L, 1, 1, 0);
-    if (status == LUA_OK)
-        return 1;
-    if (status != LUA_ERRRUN)
-        return lua_error(L);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return codec_safe_decode(L, json_decode, 1, "json");
 }
 
 /* ---------------------------------------------------------------- encoder */
@@ -903,25 +889,12 @@ static int json_encode(lua_State *L)
 
 /* ---------------------------------------------------------------- marks */
 
-/* json.array([t]): marks t (or a new table) so it stays an array when
- * empty. [-(0|1), +1, v] */
-static int json_array(lua_State *L)
-{
-    return codec_mark(L, JSON_ARRAY_MT);
-}
-
-/* json.object([t]). [-(0|1), +1, v] */
-static int json_object(lua_State *L)
-{
-    return codec_mark(L, JSON_OBJECT_MT);
-}
-
 static const luaL_Reg json_functions[] = {
     {"decode", json_decode},
     {"safe_decode", json_safe_decode},
     {"encode", json_encode},
-    {"array", json_array},
-    {"object", json_object},
+    {"array", codec_array},
+    {"object", codec_object},
     {"null", NULL},
     {NULL, NULL},
 };

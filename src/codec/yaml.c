@@ -886,40 +886,12 @@ static int yaml_decode(lua_State *L)
     return yaml_decode_stream(L, 0);
 }
 
-/* True when the value at idx is an error table of kind "yaml". [-0, +0, m] */
-static int yaml_is_decode_error(lua_State *L, int idx)
-{
-    if (!lua_istable(L, idx))
-        return 0;
-    lua_pushliteral(L, "kind");
-    lua_rawget(L, idx);
-    const char *kind = lua_tostring(L, -1);
-    int is_yaml = kind && strcmp(kind, "yaml") == 0;
-    lua_pop(L, 1);
-    return is_yaml;
-}
-
 /* yaml.safe_decode(text [, {source=}]) -> first document or nil | nil, err:
  * yaml.decode for callers that test rather than catch, as json.safe_decode.
- * Only a decode error (kind "yaml") is returned; others still raise.
  * [-(1|2), +(1|2), e] */
 static int yaml_safe_decode(lua_State *L)
 {
-    luaL_checklstring(L, 1, NULL);
-    lua_settop(L, 2);
-    lua_pushvalue(L, YAML_NULL);
-    lua_pushvalue(L, YAML_ARRAY_MT);
-    lua_pushvalue(L, YAML_OBJECT_MT);
-    lua_pushcclosure(L, yaml_decode, 3);
-    lua_insert(L, 1);
-    int status = lua_pcall(L, 2, 1, 0);
-    if (status == LUA_OK)
-        return 1;
-    if (status != LUA_ERRRUN || !yaml_is_decode_error(L, lua_gettop(L)))
-        return lua_error(L);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return codec_safe_decode(L, yaml_decode, 2, "yaml");
 }
 
 /* yaml.decode_all(text [, {source=}]) -> array of documents. [-(1|2), +1, e] */
@@ -1346,28 +1318,14 @@ static int yaml_encode_all(lua_State *L)
     return yaml_encode_documents(L, 2, n + 1, width);
 }
 
-/* ------------------------------------------------------------------- marks */
-
-/* yaml.array([t]), the same mark as json's. [-(0|1), +1, v] */
-static int yaml_array(lua_State *L)
-{
-    return codec_mark(L, YAML_ARRAY_MT);
-}
-
-/* yaml.object([t]). [-(0|1), +1, v] */
-static int yaml_object(lua_State *L)
-{
-    return codec_mark(L, YAML_OBJECT_MT);
-}
-
 static const luaL_Reg yaml_functions[] = {
     {"decode", yaml_decode},
     {"safe_decode", yaml_safe_decode},
     {"decode_all", yaml_decode_all},
     {"encode", yaml_encode},
     {"encode_all", yaml_encode_all},
-    {"array", yaml_array},
-    {"object", yaml_object},
+    {"array", codec_array},
+    {"object", codec_object},
     {"null", NULL},
     {NULL, NULL},
 };

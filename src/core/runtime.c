@@ -103,17 +103,25 @@ static int search_ferry_library(lua_State *L)
     return 2;
 }
 
+/* Inserts the value on top into the array below it at position, moving
+ * the elements from position on up by one (table.insert's shift). The
+ * array must have no metamethods. [-1, +0, m] */
+static void array_insert(lua_State *L, lua_Integer position)
+{
+    int array = lua_gettop(L) - 1;
+    for (lua_Integer i = (lua_Integer)lua_rawlen(L, array); i >= position; i--) {
+        lua_rawgeti(L, array, i);
+        lua_rawseti(L, array, i + 1);
+    }
+    lua_rawseti(L, array, position);
+}
+
 /* Adds DIR to the override path, in front. [-0, +0, m] */
 static void lua_path_prepend(lua_State *L, const char *dir)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, FERRY_LUA_PATH_KEY);
-    lua_Integer n = luaL_len(L, -1);
-    for (lua_Integer i = n; i >= 1; i--) {
-        lua_geti(L, -1, i);
-        lua_seti(L, -2, i + 1);
-    }
     lua_pushstring(L, dir);
-    lua_seti(L, -2, 1);
+    array_insert(L, 1);
     lua_pop(L, 1);
 }
 
@@ -150,13 +158,8 @@ static void searcher_install(lua_State *L)
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "searchers");
     /* Right after package.preload, before package.path. */
-    lua_Integer n = luaL_len(L, -1);
-    for (lua_Integer i = n; i >= 2; i--) {
-        lua_geti(L, -1, i);
-        lua_seti(L, -2, i + 1);
-    }
     lua_pushcfunction(L, search_ferry_library);
-    lua_seti(L, -2, 2);
+    array_insert(L, 2);
     lua_pop(L, 2);
 }
 
