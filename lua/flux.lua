@@ -842,16 +842,7 @@ function flux.format(list)
                         s.suspended and "True" or "False", tostring(s.revision or "-"),
                         s.reason .. (s.message ~= "" and (": " .. s.message) or "") }
   end
-  local widths = {}
-  for _, row in ipairs(rows) do for j = 1, 5 do widths[j] = math.max(widths[j] or 0, #row[j]) end end
-  local lines = {}
-  for _, row in ipairs(rows) do
-    local cells = {}
-    for j = 1, 5 do cells[j] = row[j] .. string.rep(" ", widths[j] - #row[j]) end
-    cells[6] = row[6]
-    lines[#lines + 1] = table.concat(cells, "  ")
-  end
-  return table.concat(lines, "\n")
+  return table.concat(require("ferry.text").columns(rows), "\n")
 end
 
 --- flux.parse_inventory_id("ns_name_group_Kind") -> {namespace, name, group, kind}

@@ -717,17 +717,7 @@ function prom.format(report)
     rows[#rows + 1] = { r.name, prom.format_number(r.baseline), prom.format_number(r.candidate),
                         prom.format_number(r.ratio), r.verdict, r.reason }
   end
-  local widths = {}
-  for _, row in ipairs(rows) do
-    for j = 1, 5 do widths[j] = math.max(widths[j] or 0, #row[j]) end
-  end
-  local lines = {}
-  for _, row in ipairs(rows) do
-    local cells = {}
-    for j = 1, 5 do cells[j] = row[j] .. string.rep(" ", widths[j] - #row[j]) end
-    cells[6] = row[6]
-    lines[#lines + 1] = table.concat(cells, "  ")
-  end
+  local lines = require("ferry.text").columns(rows)
   local c = report.counts
   lines[#lines + 1] = string.format("%d passed, %d failed, %d without data, %d errors (window %s)",
     c.pass, c.fail, c.no_data, c.error, report.window)

@@ -15,10 +15,6 @@ local log = require "log"
 
 local providers = {}
 
-local function provider_error(message)
-  return errors.new("provider", message)
-end
-
 -- Runs a configured command ({cluster} and {version} are replaced).
 local function run(argv, vars, setting)
   return command.run(argv, { vars = vars, setting = setting, kind = "provider", timeout = vars.timeout,
@@ -85,7 +81,7 @@ providers["ferry-env"] = {
       status = json.decode(ferry_env(settings, "status").stdout)
       cluster, created = status.clusters[name], true
     end
-    if not cluster then error(provider_error("ferry-env did not start cluster " .. name), 0) end
+    if not cluster then error(errors.new("provider", "ferry-env did not start cluster " .. name), 0) end
     return { context = cluster.contexts.admin, kubeconfig = status.kubeconfig, version = cluster.version,
              created = created }
   end,
@@ -112,7 +108,7 @@ providers["ferry-env"] = {
 function providers.get(name)
   local p = providers[name or "existing"]
   if type(p) ~= "table" or not p.create then
-    error(provider_error(string.format("unknown provider '%s': use existing, command, k3d or ferry-env",
+    error(errors.new("provider", string.format("unknown provider '%s': use existing, command, k3d or ferry-env",
       tostring(name))), 0)
   end
   return p

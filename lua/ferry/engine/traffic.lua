@@ -14,10 +14,6 @@ local task = require "task"
 
 local traffic = {}
 
-local function traffic_error(message)
-  return errors.new("traffic", message)
-end
-
 local function run(argv, vars, setting)
   return command.run(argv, { vars = vars, setting = "traffic." .. setting, kind = "traffic", timeout = 300 }).stdout
 end
@@ -74,15 +70,15 @@ end
 local function haproxy_command(settings, line)
   local address = settings.runtime_api
   if not address then
-    error(traffic_error("traffic driver haproxy needs traffic.runtime_api (e.g. 127.0.0.1:9999 or /run/haproxy.sock)"), 0)
+    error(errors.new("traffic", "traffic driver haproxy needs traffic.runtime_api (e.g. 127.0.0.1:9999 or /run/haproxy.sock)"), 0)
   end
   local target = address:find("/", 1, true) and ("UNIX-CONNECT:" .. address) or ("TCP:" .. address)
   local r = exec.run { argv = { "socat", "-", target }, stdin = line .. "\n", timeout = 30 }
   if r.code ~= 0 then
-    error(traffic_error("HAProxy runtime API at " .. address .. " failed: " .. r.stderr), 0)
+    error(errors.new("traffic", "HAProxy runtime API at " .. address .. " failed: " .. r.stderr), 0)
   end
   local answer = r.stdout:gsub("%s+$", "")
-  if refused(answer) then error(traffic_error("HAProxy refused '" .. line .. "': " .. answer), 0) end
+  if refused(answer) then error(errors.new("traffic", "HAProxy refused '" .. line .. "': " .. answer), 0) end
   return answer
 end
 traffic.haproxy_command = haproxy_command
@@ -91,7 +87,7 @@ local function haproxy_servers(plan)
   local s = plan.settings
   local backend, old_server, new_server = s.backend, s.servers and s.servers[plan.from], s.servers and s.servers[plan.to]
   if not backend or not old_server or not new_server then
-    error(traffic_error("traffic driver haproxy needs traffic.backend and traffic.servers = {<cluster> = server}"), 0)
+    error(errors.new("traffic", "traffic driver haproxy needs traffic.backend and traffic.servers = {<cluster> = server}"), 0)
   end
   return backend, old_server, new_server
 end
@@ -123,7 +119,7 @@ traffic.haproxy = {
 function traffic.get(name)
   local d = traffic[name or "none"]
   if type(d) ~= "table" or not d.switch then
-    error(traffic_error(string.format("unknown traffic driver '%s': use none, command or haproxy", tostring(name))), 0)
+    error(errors.new("traffic", string.format("unknown traffic driver '%s': use none, command or haproxy", tostring(name))), 0)
   end
   return d
 end
