@@ -56,24 +56,24 @@ end
 
 -- A 2xx answer that is not the JSON an API server sends (a login or proxy
 -- page, a truncated body): never a result.
-local function not_json_error(self, method, path, response, why)
+local function not_json_error(self, method, path, response)
   local content_type = response.headers["content-type"] or "no Content-Type"
-  return errors.new("api", string.format("the answer (HTTP %d, %s, %d bytes) is %s: %s (%s %s on %s)",
-    response.status, content_type, #response.body, why, first_bytes(response.body), method, path, self.name), {
+  return errors.new("api", string.format("the answer (HTTP %d, %s, %d bytes) is not JSON: %s (%s %s on %s)",
+    response.status, content_type, #response.body, first_bytes(response.body), method, path, self.name), {
     reason = "NotJSON", status = response.status, method = method, path = path, context = self.name,
   })
 end
 
--- The decoded answer of a plain request; text (a /healthz "ok") only where
--- the caller takes text and the server said it is neither JSON nor HTML.
-local function decoded(self, req, path, response)
-  local content_type = (response.headers["content-type"] or ""):lower()
+-- The decoded answer of a plain request; text (a /healthz "ok") only when
+-- the server says it sent text that is neither JSON nor HTML.
+local function decoded(self, method, path, response)
   local ok, value = pcall(json.decode, response.body)
-  if ok and (type(value) == "table" or req.text) then return value end
-  if not ok and req.text and not content_type:find("json", 1, true) and not content_type:find("html", 1, true) then
+  if ok then return value end
+  local content_type = (response.headers["content-type"] or ""):lower()
+  if content_type ~= "" and not content_type:find("json", 1, true) and not content_type:find("html", 1, true) then
     return response.body
   end
-  return error(not_json_error(self, req.method, path, response, ok and "not a JSON object" or "not JSON"), 0)
+  return error(not_json_error(self, method, path, response), 0)
 end
 
 --- Wraps a failure of the http module with the context's name; anything
@@ -160,7 +160,7 @@ end
 --- Sends one API request. req = {method, path, query, body (string or
 -- table, sent as JSON), content_type, accept, timeout, on_line, raw}.
 -- Returns the decoded JSON body (or the raw response with raw=true, or
--- text with text=true when the server says it sent neither JSON nor HTML);
+-- the text when the server says it sent text that is neither JSON nor HTML);
 -- raises {kind="api", code, reason, message, details, status} for an API
 -- error or a 2xx answer that is not JSON (reason "NotJSON") and
 -- {kind="connect"|"timeout"|"too_large"|...} for a transport failure.
@@ -193,14 +193,14 @@ function Client:request(req)
     elseif response.body == "" then
       return nil
     else
-      return decoded(self, req, shown, response)
+      return decoded(self, method, shown, response)
     end
   end
 end
 
 --- c:raw(method, path, body) -> decoded JSON (or text) of any API path.
 function Client:raw(method, path, body)
-  return self:request { method = method, path = path, body = body, text = true }
+  return self:request { method = method, path = path, body = body }
 end
 
 --- c:version() -> the server's /version ({major, minor, gitVersion, ...}).

@@ -110,6 +110,14 @@ describe("faults", function()
       assert.matches("on faulty", err.message, 1, true)
     end)
 
+    it("fails discovery answered with JSON that is not a discovery document", function()
+      server:faults { { path = "/apis", fault = "status", status = 200, body = '{"hello": "proxy"}' } }
+      local c = connect()
+      local err = fails(c.get, c, { kind = "ConfigMap", name = "x" })
+      assert.matches("not a discovery document", err.message, 1, true)
+      assert.matches("GET /apis on faulty", err.message, 1, true)
+    end)
+
     it("shows the first bytes redacted", function()
       log.secret("sekrit-in-the-page")
       server:faults { { path = CM_PATH .. "/x", fault = "status", status = 200,
