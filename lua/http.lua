@@ -13,9 +13,11 @@ local http = {}
 
 --- What a request gets unless it says otherwise: a whole plain request
 -- ends after 5 minutes (a streamed one has no total timeout), any request
--- after 30 s with less than a byte a second moving (waiting for the answer
--- included), and an answer larger than 64 MiB fails. 0 lifts a limit.
-http.defaults = { timeout = 300, stall_timeout = 30, max_body_bytes = 64 * 1024 * 1024 }
+-- after 60 s with less than a byte a second moving (waiting for the answer
+-- included; as long as its timeout when that is longer: a caller who gives
+-- a server two minutes means it), and an answer larger than 64 MiB fails.
+-- 0 lifts a limit.
+http.defaults = { timeout = 300, stall_timeout = 60, max_body_bytes = 64 * 1024 * 1024 }
 
 --- The one retry policy of ferry's HTTP clients (http.request with
 -- retries, the k8s client, prom): what may be sent again, and when.
@@ -141,7 +143,8 @@ end
 
 --- Performs a request. Options: url, method ("GET"), headers ({Name = value}),
 -- body (string), timeout (a duration: whole transfer; "5m", none when
--- streamed), stall_timeout ("30s" of less than a byte a second),
+-- streamed), stall_timeout ("60s" of less than a byte a second, or the
+-- timeout when longer),
 -- max_body_bytes (64 MiB; of a streamed answer: held at once), connect_timeout
 -- ("30s"), ca_file | ca_data, cert_file | cert_data, key_file | key_data,
 -- insecure, proxy, connect_to ("name:port:host:port"), follow_redirects,
@@ -156,11 +159,11 @@ function http.request(options)
   if math.type(max_body) ~= "integer" or max_body < 0 then
     error("http.request option max_body_bytes must be a whole number of bytes (0: no cap)", 2)
   end
+  local timeout = duration.check(options.timeout, "http.request", "timeout")
   local request = setmetatable({
-    timeout = duration.check(options.timeout, "http.request", "timeout",
-                             not streamed and http.defaults.timeout or nil),
+    timeout = timeout or (not streamed and http.defaults.timeout or nil),
     stall_timeout = duration.check(options.stall_timeout, "http.request", "stall_timeout",
-                                   http.defaults.stall_timeout),
+                                   math.max(http.defaults.stall_timeout, timeout or 0)),
     max_body_bytes = max_body,
     connect_timeout = duration.check(options.connect_timeout, "http.request", "connect_timeout"),
   }, { __index = options })

@@ -156,11 +156,11 @@ describe("faults", function()
       assert.is_true(sys.monotonic() - started < 5)
     end)
 
-    it("have defaults: k8s requests 1m and 30s stalled, http.request 5m and 30s", function()
+    it("have defaults: k8s requests 1m and 30s stalled, http.request 5m and 60s", function()
       local c = connect()
       assert.are.equal(60, c.timeout)
       assert.are.equal(30, c.stall_timeout)
-      assert.are.same({ timeout = 300, stall_timeout = 30, max_body_bytes = 64 * 1024 * 1024 }, http.defaults)
+      assert.are.same({ timeout = 300, stall_timeout = 60, max_body_bytes = 64 * 1024 * 1024 }, http.defaults)
     end)
   end)
 
