@@ -156,6 +156,26 @@ describe("faults", function()
       assert.is_true(sys.monotonic() - started < 5)
     end)
 
+    it("leave a watch idle, but end a watch request the server should have ended", function()
+      local c = connect()
+      c:list { kind = "ConfigMap" }
+      local real, seen = http.request, nil
+      http.request = function(options)
+        if options.url:find("watch=true", 1, true) then
+          seen = options
+          error("stop watching", 0)
+        end
+        return real(options)
+      end
+      local ok, err = pcall(function() for _ in c:watch { kind = "ConfigMap", timeout = 1 } do end end)
+      http.request = real
+      assert.is_false(ok)
+      assert.matches("stop watching", tostring(err), 1, true)
+      assert.matches("timeoutSeconds=1", seen.url, 1, true)
+      assert.are.equal(31, seen.timeout)     -- timeoutSeconds + 30 s
+      assert.are.equal(0, seen.stall_timeout) -- a quiet watch is no stall
+    end)
+
     it("have defaults: k8s requests 1m and 30s stalled, http.request 5m and 60s", function()
       local c = connect()
       assert.are.equal(60, c.timeout)
