@@ -11,6 +11,14 @@ local task = require "task"
 
 local http = {}
 
+--- What a request gets unless it says otherwise: a whole plain request
+-- ends after 5 minutes (a streamed one has no total timeout), any request
+-- after 60 s with less than a byte a second moving (waiting for the answer
+-- included; as long as its timeout when that is longer: a caller who gives
+-- a server two minutes means it), and an answer larger than 64 MiB fails.
+-- 0 lifts a limit.
+http.defaults = { timeout = 300, stall_timeout = 60, max_body_bytes = 64 * 1024 * 1024 }
+
 --- The one retry policy of ferry's HTTP clients (http.request with
 -- retries, the k8s client, prom): what may be sent again, and when.
 local retry = {}
@@ -103,6 +111,7 @@ local function perform(options)
   local request <close> = core.start {
     url = options.url, method = options.method, headers = options.headers,
     body = options.body, timeout = options.timeout, connect_timeout = options.connect_timeout,
+    stall_timeout = options.stall_timeout, max_body_bytes = options.max_body_bytes,
     ca_file = options.ca_file, ca_data = options.ca_data,
     cert_file = options.cert_file, cert_data = options.cert_data,
     key_file = options.key_file, key_data = options.key_data,
@@ -133,7 +142,10 @@ local function perform(options)
 end
 
 --- Performs a request. Options: url, method ("GET"), headers ({Name = value}),
--- body (string), timeout (a duration: whole transfer), connect_timeout
+-- body (string), timeout (a duration: whole transfer; "5m", none when
+-- streamed), stall_timeout ("60s" of less than a byte a second, or the
+-- timeout when longer),
+-- max_body_bytes (64 MiB; of a streamed answer: held at once), connect_timeout
 -- ("30s"), ca_file | ca_data, cert_file | cert_data, key_file | key_data,
 -- insecure, proxy, connect_to ("name:port:host:port"), follow_redirects,
 -- retries (0: extra attempts as http.retry allows), on_chunk(data) or
@@ -142,11 +154,20 @@ end
 -- response.body; a streamed request is never retried).
 function http.request(options)
   check_options(options)
+  local streamed = options.on_line or options.on_chunk
+  local max_body = options.max_body_bytes == nil and http.defaults.max_body_bytes or options.max_body_bytes
+  if math.type(max_body) ~= "integer" or max_body < 0 then
+    error("http.request option max_body_bytes must be a whole number of bytes (0: no cap)", 2)
+  end
+  local timeout = duration.check(options.timeout, "http.request", "timeout")
   local request = setmetatable({
-    timeout = duration.check(options.timeout, "http.request", "timeout"),
+    timeout = timeout or (not streamed and http.defaults.timeout or nil),
+    stall_timeout = duration.check(options.stall_timeout, "http.request", "stall_timeout",
+                                   math.max(http.defaults.stall_timeout, timeout or 0)),
+    max_body_bytes = max_body,
     connect_timeout = duration.check(options.connect_timeout, "http.request", "connect_timeout"),
   }, { __index = options })
-  local retries = (options.on_line or options.on_chunk) and 0 or options.retries or 0
+  local retries = streamed and 0 or options.retries or 0
   local attempt = 0
   while true do
     attempt = attempt + 1
@@ -169,6 +190,11 @@ http.unescape = core.unescape
 --- http.parse_url(url) -> {scheme, user, password, host, port, path, query,
 -- fragment} or nil, why (libcurl's parser; see docs/modules/http.md).
 http.parse_url = core.parse_url
+
+--- http.redact_url(text) -> text (a URL or a path with a query) with the
+-- values of query parameters that name a credential (token, access_token,
+-- password, api_key, X-Amz-Signature, ...) as "***", as every error shows URLs.
+http.redact_url = core.redact_url
 
 --- Shorthand for GET: http.get(url [, options]).
 function http.get(url, options)

@@ -4,6 +4,7 @@
 local errors = require "ferry.errors"
 local http = require "http"
 local json = require "json"
+local log = require "log"
 local sys = require "ferry.sys"
 local task = require "task"
 
@@ -17,6 +18,10 @@ client.Client = Client
 -- applying a few hundred objects).
 local DEFAULT_QPS, DEFAULT_BURST = 50, 100
 local MAX_RETRIES = 3
+-- A plain request ends after a minute, any request (streams aside) after
+-- 30 s with less than a byte a second moving; see docs/modules/k8s.md.
+local DEFAULT_TIMEOUT, DEFAULT_STALL_TIMEOUT = 60, 30
+local SHOWN_BYTES = 120 -- of an answer that is not JSON, in its error
 
 local function api_error(self, method, path, response)
   local status = nil
@@ -39,7 +44,37 @@ end
 client.api_error = api_error
 
 local TRANSPORT_KINDS = { connect = true, resolve = true, timeout = true, tls = true,
-                          connection = true, http = true, memory = true }
+                          connection = true, http = true, memory = true, too_large = true }
+
+-- The first bytes of an answer, redacted before they are cut (a secret cut
+-- in two would not match) and with control bytes written as escapes.
+local function first_bytes(body)
+  local shown = log.redact(body:sub(1, 4096)):sub(1, SHOWN_BYTES)
+  shown = shown:gsub("[%c\\]", function(c) return string.format("\\%03d", c:byte()) end)
+  return '"' .. shown .. '"' .. (#body > SHOWN_BYTES and " ..." or "")
+end
+
+-- A 2xx answer that is not the JSON an API server sends (a login or proxy
+-- page, a truncated body): never a result.
+local function not_json_error(self, method, path, response)
+  local content_type = response.headers["content-type"] or "no Content-Type"
+  return errors.new("api", string.format("the answer (HTTP %d, %s, %d bytes) is not JSON: %s (%s %s on %s)",
+    response.status, content_type, #response.body, first_bytes(response.body), method, path, self.name), {
+    reason = "NotJSON", status = response.status, method = method, path = path, context = self.name,
+  })
+end
+
+-- The decoded answer of a plain request; text (a /healthz "ok") only when
+-- the server says it sent text that is neither JSON nor HTML.
+local function decoded(self, method, path, response)
+  local ok, value = pcall(json.decode, response.body)
+  if ok then return value end
+  local content_type = (response.headers["content-type"] or ""):lower()
+  if content_type ~= "" and not content_type:find("json", 1, true) and not content_type:find("html", 1, true) then
+    return response.body
+  end
+  return error(not_json_error(self, method, path, response), 0)
+end
 
 --- Wraps a failure of the http module with the context's name; anything
 -- else (an error raised by a streaming callback, a cancellation) passes.
@@ -83,7 +118,8 @@ end
 client.query_string = query_string
 
 --- Creates the transport from an auth (k8s.auth) and options
--- {name, namespace, qps, burst, timeout}.
+-- {name, namespace, qps, burst, timeout, stall_timeout, max_body_bytes}
+-- (seconds and bytes; 0 lifts a limit).
 function client.new(auth_state, options)
   local self = setmetatable({
     auth = auth_state,
@@ -92,7 +128,9 @@ function client.new(auth_state, options)
     namespace = options.namespace or "default",
     qps = options.qps or DEFAULT_QPS,
     burst = options.burst or DEFAULT_BURST,
-    timeout = options.timeout,
+    timeout = options.timeout or DEFAULT_TIMEOUT,
+    stall_timeout = options.stall_timeout or DEFAULT_STALL_TIMEOUT,
+    max_body_bytes = options.max_body_bytes,
     retries = options.retries or MAX_RETRIES,
   }, Client)
   self.tokens, self.refilled = self.burst, sys.monotonic()
@@ -108,8 +146,11 @@ local function prepare(self, req, path)
   local streaming = req.on_line or req.on_chunk
   local request = {
     method = req.method, url = self.server .. path, headers = headers, body = body,
-    -- a client's timeout bounds plain requests; streams carry their own
+    -- a client's limits bound plain requests; streams (a watch, followed
+    -- logs) idle legitimately and carry their own
     timeout = req.timeout or (not streaming and self.timeout) or nil,
+    stall_timeout = req.stall_timeout or (streaming and 0 or self.stall_timeout),
+    max_body_bytes = self.max_body_bytes,
     on_line = req.on_line, on_chunk = req.on_chunk,
   }
   self.auth:prepare(request)
@@ -118,13 +159,16 @@ end
 
 --- Sends one API request. req = {method, path, query, body (string or
 -- table, sent as JSON), content_type, accept, timeout, on_line, raw}.
--- Returns the decoded JSON body (or the raw response with raw=true);
+-- Returns the decoded JSON body (or the raw response with raw=true, or
+-- the text when the server says it sent text that is neither JSON nor HTML);
 -- raises {kind="api", code, reason, message, details, status} for an API
--- error and {kind="connect"|"timeout"|...} for a transport failure.
+-- error or a 2xx answer that is not JSON (reason "NotJSON") and
+-- {kind="connect"|"timeout"|"too_large"|...} for a transport failure.
 function Client:request(req)
   local method = (req.method or "GET"):upper()
   req.method = method
   local path = req.path .. query_string(req.query)
+  local shown = http.redact_url(path) -- in errors: no credentials of the query
   local attempt, reauthenticated = 0, false
   while true do
     attempt = attempt + 1
@@ -135,7 +179,7 @@ function Client:request(req)
     local again = attempt <= self.retries and not req.on_line and not req.on_chunk
       and http.retry.allows(method, response)
     if not ok then
-      local err = transport_error(self, method, path, response)
+      local err = transport_error(self, method, shown, response)
       if not (again and type(err) == "table" and err.transport) then error(err, 0) end
       task.sleep(http.retry.delay(attempt))
     elseif response.status == 401 and not reauthenticated and self.auth:unauthorized() then
@@ -143,15 +187,13 @@ function Client:request(req)
     elseif again then
       task.sleep(http.retry.delay(attempt, response))
     elseif response.status >= 400 then
-      error(api_error(self, method, path, response), 0)
+      error(api_error(self, method, shown, response), 0)
     elseif req.raw then
       return response
     elseif response.body == "" then
       return nil
     else
-      local decoded_ok, decoded = pcall(json.decode, response.body)
-      if not decoded_ok then return response.body end
-      return decoded
+      return decoded(self, method, shown, response)
     end
   end
 end

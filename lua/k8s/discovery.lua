@@ -79,11 +79,25 @@ local function read_legacy(c, core, groups, index)
   end
 end
 
+-- A discovery document of one of the kinds asked for, or an error naming
+-- the request and the cluster (an empty index would read as "the cluster
+-- does not serve" every kind).
+local function document(c, path, kinds)
+  local doc = c:request { path = path, accept = AGGREGATED }
+  for _, kind in ipairs(kinds) do
+    if type(doc) == "table" and doc.kind == kind then return doc end
+  end
+  local got = type(doc) == "table" and ("kind " .. tostring(doc.kind)) or type(doc)
+  error(errors.new("api", string.format("the answer is not a discovery document (%s, expected %s) (GET %s on %s)",
+    got, table.concat(kinds, " or "), path, c.name), { reason = "NotDiscovery", method = "GET", path = path,
+    context = c.name }), 0)
+end
+
 --- Reads the server's discovery documents into a fresh index.
 function discovery.load(c)
   local index = new_index()
-  local core = c:request { path = "/api", accept = AGGREGATED }
-  local groups = c:request { path = "/apis", accept = AGGREGATED }
+  local core = document(c, "/api", { "APIGroupDiscoveryList", "APIVersions" })
+  local groups = document(c, "/apis", { "APIGroupDiscoveryList", "APIGroupList" })
   if core.kind == "APIGroupDiscoveryList" and groups.kind == "APIGroupDiscoveryList" then
     read_aggregated(core, index)
     read_aggregated(groups, index)

@@ -80,9 +80,13 @@ local function in_cluster_wanted(options)
 end
 
 --- k8s.connect{context, kubeconfig, namespace, in_cluster, server, qps,
--- burst, retries, timeout} -> client. server overrides the cluster's URL;
--- timeout ("30s" or seconds) bounds each plain request, not watches. With no kubeconfig and KUBERNETES_SERVICE_HOST set
--- (inside a pod), the service account is used.
+-- burst, retries, timeout, stall_timeout, max_body_bytes} -> client.
+-- server overrides the cluster's URL; timeout ("1m") bounds each plain
+-- request, stall_timeout ("30s") one where less than a byte a second moves,
+-- max_body_bytes (64 MiB) an answer's size (0 lifts each); watches and
+-- followed logs have limits of their own (docs/modules/k8s.md). With no
+-- kubeconfig and KUBERNETES_SERVICE_HOST set (inside a pod), the service
+-- account is used.
 function k8s.connect(options)
   options = options or {}
   if type(options) == "string" then options = { context = options } end
@@ -108,6 +112,8 @@ function k8s.connect(options)
     namespace = options.namespace or resolved.namespace,
     qps = options.qps, burst = options.burst, retries = options.retries,
     timeout = duration.check(options.timeout, "k8s.connect", "timeout"),
+    stall_timeout = duration.check(options.stall_timeout, "k8s.connect", "stall_timeout"),
+    max_body_bytes = options.max_body_bytes,
   })
   return c
 end

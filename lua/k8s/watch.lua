@@ -14,6 +14,11 @@ local watch = {}
 local SERVER_TIMEOUT = 300   -- seconds per watch request, renewed transparently
 local RECONNECT_DELAY = 0.2  -- after a dropped connection
 local MAX_RECONNECTS = 20    -- in a row without an event in between
+-- A watch idles legitimately (no change, no bookmark yet), so no stall
+-- limit applies; but the server ends each request after timeoutSeconds,
+-- so one still open this long after is stuck: it ends as a timeout and the
+-- watch reconnects from the last resourceVersion.
+local STUCK_AFTER = 30      -- seconds past timeoutSeconds
 
 local function gone_error()
   return errors.new("gone", "resourceVersion too old (410 Gone)")
@@ -39,11 +44,12 @@ end
 
 local function stream_once(c, path, options, state, emit)
   local remaining = state.deadline and math.max(1, math.ceil(state.deadline - sys.monotonic()))
+  local server_timeout = math.min(remaining or SERVER_TIMEOUT, SERVER_TIMEOUT)
   c:request {
-    path = path,
+    path = path, timeout = server_timeout + STUCK_AFTER,
     query = {
       watch = "true", allowWatchBookmarks = "true", resourceVersion = state.resource_version,
-      timeoutSeconds = math.min(remaining or SERVER_TIMEOUT, SERVER_TIMEOUT),
+      timeoutSeconds = server_timeout,
       labelSelector = options.labelSelector, fieldSelector = options.fieldSelector,
     },
     on_line = function(line)

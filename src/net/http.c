@@ -6,6 +6,7 @@
  * append to C buffers and mark the op ready: no Lua runs inside libcurl. */
 #include <lauxlib.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,16 @@ struct http_request {
     struct buffer header_lines;
     int streaming;
     int out_of_memory;
+    curl_off_t max_body;  /* bytes held at once; 0: no cap */
+    int too_large;        /* the answer crossed max_body */
+    /* The body of a POST or PATCH, read by libcurl through on_upload, so
+     * that a resend libcurl attempts by itself (a reused connection that
+     * died after the request went out) must rewind it, and on_rewind
+     * refuses. */
+    char *upload;
+    size_t upload_length, upload_sent;
+    int got_response;     /* a header arrived: a rewind is for a redirect */
+    int resend_refused;
     CURLcode result;
     char method[16];
     char *safe_url; /* without user:password@, for error messages */
@@ -41,6 +52,10 @@ static size_t on_body(char *data, size_t size, size_t count, void *user)
 {
     struct http_request *r = user;
     size_t length = size * count;
+    if (r->max_body > 0 && (curl_off_t)(r->body.length + length) > r->max_body) {
+        r->too_large = 1;
+        return 0;
+    }
     if (buffer_append(&r->body, data, length) != 0) {
         r->out_of_memory = 1;
         return 0; /* makes libcurl abort the transfer */
@@ -54,6 +69,7 @@ static size_t on_header(char *data, size_t size, size_t count, void *user)
 {
     struct http_request *r = user;
     size_t length = size * count;
+    r->got_response = 1;
     /* A new status line starts a new response (redirect, 100 Continue). */
     if (length >= 5 && memcmp(data, "HTTP/", 5) == 0)
         buffer_reset(&r->header_lines);
@@ -62,6 +78,35 @@ static size_t on_header(char *data, size_t size, size_t count, void *user)
         return 0;
     }
     return length;
+}
+
+static size_t on_upload(char *data, size_t size, size_t count, void *user)
+{
+    struct http_request *r = user;
+    size_t length = r->upload_length - r->upload_sent;
+    if (length > size * count)
+        length = size * count;
+    memcpy(data, r->upload + r->upload_sent, length);
+    r->upload_sent += length;
+    return length;
+}
+
+/* libcurl rewinds the body to send the request again: after a redirect or
+ * an authentication challenge (an answer arrived: the server did not act
+ * on the request), or on its own when the reused connection the request
+ * went out on died without an answer, when the server may have acted on
+ * it: that resend is refused. */
+static int on_rewind(void *user, curl_off_t offset, int origin)
+{
+    struct http_request *r = user;
+    if (origin != SEEK_SET || offset < 0 || (size_t)offset > r->upload_length)
+        return CURL_SEEKFUNC_CANTSEEK;
+    if (r->upload_sent > 0 && !r->got_response) {
+        r->resend_refused = 1;
+        return CURL_SEEKFUNC_FAIL;
+    }
+    r->upload_sent = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
 }
 
 static void on_done(struct loop_transfer *transfer, CURLcode result)
@@ -91,6 +136,8 @@ static void request_release(struct http_request *r)
     buffer_free(&r->header_lines);
     free(r->safe_url);
     r->safe_url = NULL;
+    free(r->upload);
+    r->upload = NULL;
     loop_op_unready(&r->op);
     r->state = REQUEST_CLOSED;
 }
@@ -104,11 +151,61 @@ static int request_close(lua_State *L)
 
 /* ---- building the request ------------------------------------------------ */
 
+/* Whether a query parameter's name says its value is a credential
+ * ("token", "access_token", "X-Amz-Signature", "api_key", "sig", ...). */
+static int secret_parameter(const char *name, size_t length)
+{
+    static const char *const parts[] = {"token", "secret", "passw", "key", "signature",
+                                        "credential", "auth", "session", NULL};
+    static const char *const names[] = {"sig", "code", "pwd", "pass", "jwt", NULL};
+    char lower[64];
+    if (length >= sizeof lower)
+        return 1; /* a name that long is shown without its value, to be safe */
+    for (size_t i = 0; i < length; i++)
+        lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    lower[length] = '\0';
+    for (int i = 0; parts[i]; i++)
+        if (strstr(lower, parts[i]))
+            return 1;
+    for (int i = 0; names[i]; i++)
+        if (strcmp(lower, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* A copy of text (a URL, or a path with its query) whose query and fragment
+ * parameters that name a credential have "***" for a value: "?token=abc&a=1"
+ * -> "?token=***&a=1". NULL when out of memory. */
+static char *query_redacted(const char *text)
+{
+    struct buffer out = {0};
+    const char *p = text;
+    size_t head = strcspn(p, "?#");
+    int failed = buffer_append(&out, p, head);
+    p += head;
+    while (*p && !failed) {
+        failed |= buffer_append(&out, p, 1); /* the '?', '#' or '&' before a parameter */
+        p++;
+        size_t length = strcspn(p, "&#"), name = strcspn(p, "=&#");
+        if (name < length && secret_parameter(p, name))
+            failed |= buffer_append(&out, p, name + 1) | buffer_append(&out, "***", 3);
+        else
+            failed |= buffer_append(&out, p, length);
+        p += length;
+    }
+    failed |= buffer_append(&out, "", 1);
+    if (failed) {
+        buffer_free(&out);
+        return NULL;
+    }
+    return out.data;
+}
+
 /* A copy of url for messages, without its user-info part ("https://user:pw@host"
  * -> "https://host/"), as libcurl's own parser reads it; a URL it cannot parse
  * is not shown at all, since where its credentials end is unknown. NULL when
  * out of memory. */
-static char *url_without_credentials(const char *url)
+static char *url_without_userinfo(const char *url)
 {
     CURLU *parsed = curl_url();
     if (!parsed)
@@ -134,6 +231,15 @@ static char *url_without_credentials(const char *url)
     curl_free(rebuilt);
     curl_url_cleanup(parsed);
     return safe;
+}
+
+/* A copy of url for messages: no user-info, no credentials in its query. */
+static char *url_without_credentials(const char *url)
+{
+    char *safe = url_without_userinfo(url);
+    char *redacted = safe ? query_redacted(safe) : NULL;
+    free(safe);
+    return redacted;
 }
 
 /* Appends "Name: value" to the request headers. [-0, +0, m] */
@@ -194,6 +300,29 @@ static void tls_set(lua_State *L, struct http_request *r, int options)
     }
 }
 
+/* A POST or PATCH is never sent twice: its body goes through on_upload and
+ * on_rewind; one without a body (nothing for libcurl to rewind, so nothing
+ * to refuse) takes a connection of its own, which libcurl never retries.
+ * [-0, +0, m] */
+static void upload_set(lua_State *L, struct http_request *r, const char *body, size_t length)
+{
+    curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)length);
+    if (length == 0) {
+        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+        return;
+    }
+    if (!(r->upload = malloc(length)))
+        luaL_error(L, "out of memory");
+    memcpy(r->upload, body, length);
+    r->upload_length = length;
+    curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, on_upload);
+    curl_easy_setopt(r->easy, CURLOPT_READDATA, r);
+    curl_easy_setopt(r->easy, CURLOPT_SEEKFUNCTION, on_rewind);
+    curl_easy_setopt(r->easy, CURLOPT_SEEKDATA, r);
+}
+
 static void method_set(lua_State *L, struct http_request *r, int options)
 {
     const char *method = ferry_opt_string(L, options, "http", "method");
@@ -207,10 +336,14 @@ static void method_set(lua_State *L, struct http_request *r, int options)
         curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
     else if (strcmp(r->method, "GET") != 0)
         curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, r->method);
-    size_t length;
+    size_t length = 0;
+    const char *body = NULL;
     lua_getfield(L, options, "body");
-    if (!lua_isnil(L, -1)) {
-        const char *body = luaL_checklstring(L, -1, &length);
+    if (!lua_isnil(L, -1))
+        body = luaL_checklstring(L, -1, &length);
+    if (strcmp(r->method, "POST") == 0 || strcmp(r->method, "PATCH") == 0)
+        upload_set(L, r, body, length);
+    else if (body) {
         curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)length);
         curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, body);
     }
@@ -236,6 +369,20 @@ static void easy_configure(lua_State *L, struct http_request *r, int options, co
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
     double connect_timeout = ferry_opt_number(L, options, "http", "connect_timeout", 30);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
+    /* less than a byte a second, in either direction and while waiting for
+     * the answer too, for stall_timeout seconds: the peer is stuck */
+    double stall_timeout = ferry_opt_number(L, options, "http", "stall_timeout", 0);
+    if (stall_timeout > 0) {
+        curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, stall_timeout < 1 ? 1L : (long)stall_timeout);
+    }
+    double max_body = ferry_opt_number(L, options, "http", "max_body_bytes", 0);
+    if (max_body > 0) {
+        r->max_body = (curl_off_t)max_body;
+        /* refused at once when the answer announces its length */
+        if (!r->streaming)
+            curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, r->max_body);
+    }
     if (ferry_opt_boolean(L, options, "follow_redirects")) {
         curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L);
@@ -315,13 +462,32 @@ static const char *failure_kind(CURLcode code)
     }
 }
 
+/* Pushes the cap as people read it: "64 MiB", "1500 bytes". [-0, +1, m] */
+static const char *size_push(lua_State *L, curl_off_t bytes)
+{
+    if (bytes >= 1 << 20 && bytes % (1 << 20) == 0)
+        return lua_pushfstring(L, "%I MiB", (lua_Integer)(bytes >> 20));
+    return lua_pushfstring(L, "%I bytes", (lua_Integer)bytes);
+}
+
 /* Raises the transfer's failure as {kind, message, url}. [-0, +0, v] */
 static int request_raise_failure(lua_State *L, struct http_request *r)
 {
-    const char *reason = r->out_of_memory ? "out of memory while receiving"
-                         : r->error[0]    ? r->error
-                                          : curl_easy_strerror(r->result);
-    ferry_error_push(L, failure_kind(r->result), "%s %s: %s", r->method, r->safe_url, reason);
+    const char *kind = failure_kind(r->result), *reason;
+    if (r->too_large || r->result == CURLE_FILESIZE_EXCEEDED) {
+        kind = "too_large";
+        reason = lua_pushfstring(L, "the answer is larger than %s (the option max_body_bytes raises the cap)",
+                                 size_push(L, r->max_body));
+    } else if (r->resend_refused) {
+        kind = "connection";
+        reason = "the connection closed after the request was sent, before any answer; "
+                 "not sent again, since the server may have acted on it";
+    } else {
+        reason = r->out_of_memory ? "out of memory while receiving"
+                 : r->error[0]    ? r->error
+                                  : curl_easy_strerror(r->result);
+    }
+    ferry_error_push(L, kind, "%s %s: %s", r->method, r->safe_url, reason);
     ferry_error_set_string(L, "url", r->safe_url);
     ferry_error_set_string(L, "method", r->method);
     return lua_error(L);
@@ -486,6 +652,30 @@ static int curl_strings_push(lua_State *L, struct curl_strings *strings, lua_CFu
     return curl_strings_finish(L, strings, lua_pcall(L, 1, 1, 0));
 }
 
+/* Runs protected: the malloc'd string at 1 as a Lua string. [-1, +1, m] */
+static int push_c_string(lua_State *L)
+{
+    lua_pushstring(L, lua_touserdata(L, 1));
+    return 1;
+}
+
+/* http.redact_url(text) -> text (a URL or a path) with the values of its
+ * credential query parameters as "***". [-1, +1, m] */
+static int http_redact_url(lua_State *L)
+{
+    luaL_checkstack(L, 3, NULL);
+    char *redacted = query_redacted(luaL_checkstring(L, 1));
+    if (!redacted)
+        return luaL_error(L, "out of memory");
+    lua_pushcfunction(L, push_c_string);
+    lua_pushlightuserdata(L, redacted);
+    int status = lua_pcall(L, 1, 1, 0); /* frees redacted whatever happens */
+    free(redacted);
+    if (status != LUA_OK)
+        return lua_error(L);
+    return 1;
+}
+
 /* http.escape(text) -> text with every byte but A-Z a-z 0-9 - . _ ~ written
  * as %XX (RFC 3986's unreserved characters stay). [-1, +1, m] */
 static int http_escape(lua_State *L)
@@ -559,6 +749,7 @@ static const luaL_Reg http_functions[] = {
     {"escape", http_escape},
     {"unescape", http_unescape},
     {"parse_url", http_parse_url},
+    {"redact_url", http_redact_url},
     {NULL, NULL},
 };
 
