@@ -114,7 +114,7 @@ function git.parse_url(url)
     return {
       transport = transport, scheme = scheme, host = host, port = tonumber(port),
       user = user and http.unescape(user), password = password and http.unescape(password),
-      url = clean, safe = clean, path = path,
+      url = clean, safe = http.redact_url(clean), path = path,
     }
   end
   local user, host, path = url:match("^([^@/:]+)@([^:/]+):(.*)$")

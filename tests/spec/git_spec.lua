@@ -718,6 +718,8 @@ return { readme = readme, commit = commit, pushed = repo:push().id }]],
       assert.are.equal("ferry", u.user)
       assert.are.equal("tok@en", u.password)
       assert.are.equal("https://ferry@git.example.com:8443/fleet.git", u.safe)
+      u = git.parse_url("https://git.example.com/fleet.git?access_token=s3cr3t-abc")
+      assert.are.equal("https://git.example.com/fleet.git?access_token=***", u.safe, "query credentials too")
       u = git.parse_url("git@github.com:org/fleet.git")
       assert.are.same({ "ssh", "github.com", "git" }, { u.transport, u.host, u.user })
       u = git.parse_url("ssh://git@[::1]:2222/srv/fleet.git")
