@@ -361,7 +361,9 @@ describe("prom against a real Prometheus", function()
         local r = prom.compare { baseline = baseline, candidate = candidate, window = WINDOW,
                                  vars = { namespace = "nan-compare" },
                                  checks = { prom.check("memory"), { name = "broken", query = "sum(", max = 1 } } }
-        return verdicts(r).memory.baseline and r
+        -- both sides scraped: the candidate's series exists (its value is NaN)
+        local memory = verdicts(r).memory
+        return memory.baseline and not tostring(memory.reason):find("no series", 1, true) and r
       end, 20, "the NaN sample")
       local by_name = verdicts(report)
       assert.are.equal("no_data", by_name.memory.verdict)
