@@ -12,12 +12,30 @@ local f = assert(io.open(status_path))
 local s = json.decode(f:read("a"))
 f:close()
 
+local TENANTS = { "tenant-core", "tenant-data" }
+local PROBE = ferry_env:gsub("ferry%-env$", "lab/probe")
+
+-- validate-cluster's probes of a cluster: its entry point answers for every
+-- tenant (from the tenant's app on that cluster), and HAProxy's backend has
+-- the cluster's server, health-checked up.
+local function probes(name)
+  local list = {}
+  for _, tenant in ipairs(TENANTS) do
+    list[#list + 1] = { name = "entry point of " .. name .. " answers for " .. tenant,
+                        argv = { PROBE, ferry_env, "entry", name, tenant }, timeout = 30 }
+  end
+  list[#list + 1] = { name = "HAProxy's backend sees " .. name .. " up",
+                      argv = { PROBE, ferry_env, "haproxy", name }, timeout = 30 }
+  return list
+end
+
 local function cluster(name, provider)
   return {
     provider = provider,
     prometheus = { labels = { cluster = name } },
     -- ${cluster} and ${prometheus_url} in the tenants' manifests (their MetricTemplates)
     substitute = { cluster = name, prometheus_url = s.prometheus },
+    validation = { probes = probes(name) },
   }
 end
 
@@ -42,6 +60,13 @@ local fleet = {
       servers = { old = "old", new = "new" }, steps = { 10, 50, 100 }, pause = "5s", check_window = "30s",
     },
     compare_window = "1m",
+    -- The stock checks against real traffic split by weight: before the
+    -- switch new serves only the smoke traffic, after it nearly everything,
+    -- so its request rate and the CPU it spends follow the weight, not the
+    -- health of its apps. The lab asks that new serves at all, and that its
+    -- apps spend at most a twentieth of a core more than old's (podinfo
+    -- itself needs a few thousandths; FAIL=cpu stresses a whole core).
+    thresholds = { request_rate = { min = 0.5 }, cpu = { max_delta = 0.05 } },
     timeout = "5m",
     analysis_timeout = "5m",
   },
