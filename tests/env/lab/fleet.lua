@@ -1,4 +1,4 @@
--- fleet.lua STATUS-JSON FLEET-YAML FERRY-ENV: writes the lab's fleet file
+-- fleet.lua STATUS-JSON FLEET-YAML FERRY-ENV NEW-ADDRESSES-JSON: writes the lab's fleet file
 -- from `ferry-env status`: clusters old (in service) and new (made by the
 -- ferry-env provider), the two tenants of the lab's Git server, Prometheus,
 -- and HAProxy as the traffic driver. A real fleet file names the same
@@ -6,11 +6,18 @@
 local json = require "json"
 local yaml = require "yaml"
 
-local status_path, fleet_path, ferry_env = arg[1], arg[2], arg[3]
-assert(status_path and fleet_path and ferry_env, "usage: ferry run fleet.lua -- STATUS-JSON FLEET-YAML FERRY-ENV")
-local f = assert(io.open(status_path))
-local s = json.decode(f:read("a"))
-f:close()
+local status_path, fleet_path, ferry_env, new_path = arg[1], arg[2], arg[3], arg[4]
+assert(status_path and fleet_path and ferry_env and new_path,
+  "usage: ferry run fleet.lua -- STATUS-JSON FLEET-YAML FERRY-ENV NEW-ADDRESSES-JSON")
+local function read_json(path)
+  local f = assert(io.open(path))
+  local value = json.decode(f:read("a"))
+  f:close()
+  return value
+end
+local s = read_json(status_path)
+-- `ferry-env reserve new`: the entry point and load tester new will have
+local new_addresses = read_json(new_path)
 
 local TENANTS = { "tenant-core", "tenant-data" }
 local PROBE = ferry_env:gsub("ferry%-env$", "lab/probe")
@@ -29,17 +36,19 @@ local function probes(name)
   return list
 end
 
-local function cluster(name, provider)
+local function cluster(name, provider, addresses)
   return {
     provider = provider,
     prometheus = { labels = { cluster = name } },
-    -- ${cluster} and ${prometheus_url} in the tenants' manifests (their MetricTemplates)
-    substitute = { cluster = name, prometheus_url = s.prometheus },
+    -- ${cluster} and ${prometheus_url} in the tenants' manifests (their MetricTemplates),
+    -- ${loadtester_url} and ${ingress_url} in their Canaries' webhooks
+    substitute = { cluster = name, prometheus_url = s.prometheus,
+                   loadtester_url = addresses.loadtester, ingress_url = addresses.ingress },
     validation = { probes = probes(name) },
   }
 end
 
-local old = cluster("old", "existing")
+local old = cluster("old", "existing", s.clusters.old)
 old.context, old.kubeconfig = s.clusters.old.contexts.admin, s.kubeconfig
 
 local fleet = {
@@ -57,7 +66,7 @@ local fleet = {
     validation = { namespaces = { "flux-system", "ingress" } },
     traffic = {
       driver = "haproxy", runtime_api = s.haproxy.runtime_api, backend = s.haproxy.backend,
-      servers = { old = "old", new = "new" }, steps = { 10, 50, 100 }, pause = "5s", check_window = "30s",
+      servers = { old = "old", new = "new" }, steps = { 10, 50, 100 }, pause = "10s", check_window = "30s",
     },
     compare_window = "1m",
     -- The stock checks against real traffic split by weight: before the
@@ -71,7 +80,7 @@ local fleet = {
     analysis_timeout = "5m",
   },
   regions = { lab = {} },
-  clusters = { old = old, new = cluster("new", "ferry-env") },
+  clusters = { old = old, new = cluster("new", "ferry-env", new_addresses) },
   tenants = {
     ["tenant-core"] = { namespace = "tenant-core", workloads = "podinfo",
       repo = { url = s.git.repos["tenant-core"].http, branch = "main", path = "./staging/northeurope" } },
