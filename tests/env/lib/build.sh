@@ -247,4 +247,47 @@ build_gitops() {
 	log "built the GitOps tier in $((SECONDS - started))s"
 }
 
+# --- the tenants' app: podinfo (ferry-env up --full) ----------------------------------
+
+podinfo_bin_dir() {
+	printf '%s\n' "$BIN_CACHE/podinfo-$PODINFO_VERSION-$(files_hash "$ENV_ROOT"/podinfo/{go.mod,go.sum} -- "$LDFLAGS_STRIP")"
+}
+
+build_podinfo() {
+	local outdir logfile=$BUILD_LOG_DIR/build-podinfo.log
+	outdir=$(podinfo_bin_dir)
+	[[ -x $outdir/podinfo && -f $outdir/.complete ]] && return 0
+	log "building podinfo $PODINFO_VERSION (log: $logfile)"
+	mkdir -p "$BUILD_LOG_DIR" "$outdir" && : >"$logfile"
+	local started=$SECONDS
+	(cd "$ENV_ROOT/podinfo" && CGO_ENABLED=0 run_logged "$logfile" go build -trimpath -ldflags="$LDFLAGS_STRIP" \
+		-o "$outdir/" github.com/stefanprodan/podinfo/cmd/podinfo)
+	touch "$outdir/.complete"
+	log "built podinfo in $((SECONDS - started))s"
+}
+
+# --- Flagger's load tester, with hey (ferry-env up --full) ---------------------------
+
+# loadtester_bin_dir: cmd/loadtester of the Flagger module (the wrapper module
+# flagger/) and hey (hey/), the load generator its webhooks run.
+loadtester_bin_dir() {
+	printf '%s\n' "$BIN_CACHE/loadtester-$FLAGGER_VERSION-$(files_hash "$ENV_ROOT"/flagger/{go.mod,go.sum} \
+		"$ENV_ROOT"/hey/{go.mod,go.sum} -- "$LDFLAGS_STRIP")"
+}
+
+build_loadtester() {
+	local outdir logfile=$BUILD_LOG_DIR/build-loadtester.log
+	outdir=$(loadtester_bin_dir)
+	[[ -x $outdir/loadtester && -x $outdir/hey && -f $outdir/.complete ]] && return 0
+	log "building Flagger's load tester $FLAGGER_VERSION and hey $HEY_VERSION (log: $logfile)"
+	mkdir -p "$BUILD_LOG_DIR" "$outdir" && : >"$logfile"
+	local started=$SECONDS
+	(cd "$ENV_ROOT/flagger" && CGO_ENABLED=0 run_logged "$logfile" go build -trimpath -ldflags="$LDFLAGS_STRIP" \
+		-o "$outdir/" github.com/fluxcd/flagger/cmd/loadtester)
+	(cd "$ENV_ROOT/hey" && CGO_ENABLED=0 run_logged "$logfile" go build -trimpath -ldflags="$LDFLAGS_STRIP" \
+		-o "$outdir/" github.com/rakyll/hey)
+	touch "$outdir/.complete"
+	log "built the load tester in $((SECONDS - started))s"
+}
+
 kubectl_bin() { printf '%s/kubectl\n' "$(k8s_bin_dir "$K8S_NEW_VERSION")"; }

@@ -13,6 +13,8 @@ KWOK_VERSION=v0.8.0       # pinned in kwok/go.mod
 FLUX_SOURCE_VERSION=v1.9.0     # pinned in flux/go.mod
 FLUX_KUSTOMIZE_VERSION=v1.9.0  # pinned in flux/go.mod
 FLAGGER_VERSION=v1.44.0        # pinned in flagger/go.mod
+PODINFO_VERSION=6.9.2          # pinned in podinfo/go.mod (a pseudo-version: see there)
+HEY_VERSION=v0.1.5             # pinned in hey/go.mod
 
 CACHE_DIR=${FERRY_ENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry/env}
 BIN_CACHE=$CACHE_DIR/bin

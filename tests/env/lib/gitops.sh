@@ -17,6 +17,23 @@ gitops_prepare() {
 	done
 }
 
+# loadtester_start NAME: Flagger's load tester of cluster NAME (what
+# flagger-loadtester's pod would run), the target of the Canaries'
+# webhooks. Its commands run here, with hey on the PATH.
+loadtester_start() {
+	local name=$1 bin
+	bin=$(loadtester_bin_dir)
+	start_daemon "$name-loadtester" "$STATE_DIR/logs/$name-loadtester.log" \
+		env PATH="$bin:$PATH" "$bin/loadtester" -port="$(cluster_get "$name" LOADTESTER_PORT)" \
+		-log-level=info -zap-encoding=console -timeout=5m
+}
+
+loadtester_wait() {
+	local name=$1
+	wait_until 30 "load tester of cluster $name" "$STATE_DIR/pids/$name-loadtester.pid" \
+		"$STATE_DIR/logs/$name-loadtester.log" http_ok "http://127.0.0.1:$(cluster_get "$name" LOADTESTER_PORT)/healthz"
+}
+
 # gitops_start NAME: the three controllers, each behind a wait for its CRD.
 gitops_start() {
 	local name=$1 dir bin

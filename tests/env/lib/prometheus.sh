@@ -1,6 +1,12 @@
 # shellcheck shell=bash
 # Prometheus (Debian's package) scraping the suite's own metrics target
-# (metrics-target.py) every second, both on loopback ports.
+# (metrics-target.py) every second, both on loopback ports. With --full it
+# also scrapes what $STATE_DIR/prometheus/targets/*.json lists (file service
+# discovery: the tenants' apps per cluster, HAProxy's exporter, the load
+# generator), and its recording rules (lab-rules.yml) give the apps' own
+# series the names a mesh and cAdvisor would give them, which the stock
+# checks and the tenants' MetricTemplates query; the metrics target then
+# serves no workload series.
 
 PROMETHEUS_BIN=${FERRY_ENV_PROMETHEUS:-/usr/bin/prometheus}
 
@@ -16,7 +22,7 @@ PROMETHEUS_URL=http://127.0.0.1:$prom_port
 METRICS_URL=http://127.0.0.1:$target_port
 EOF
 	local workloads=tenant-core/podinfo
-	((FULL)) && workloads=tenant-core/podinfo,tenant-data/api  # the lab's tenants
+	((FULL)) && workloads=  # the lab's workloads are real apps
 	start_daemon metrics-target "$STATE_DIR/logs/metrics-target.log" \
 		python3 "$ENV_ROOT/metrics-target.py" --port="$target_port" --clusters="$clusters" --workloads="$workloads"
 	# honor_labels: the target's own `cluster` label is the one queries use.
@@ -30,11 +36,61 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:$target_port"]
 EOF
+	if ((FULL)); then
+		mkdir -p "$dir/targets"
+		cat >>"$dir/prometheus.yml" <<EOF
+  - job_name: apps
+    file_sd_configs:
+      - files: ["$dir/targets/apps-*.json"]
+        refresh_interval: 2s
+  - job_name: haproxy
+    file_sd_configs:
+      - files: ["$dir/targets/haproxy.json", "$dir/targets/loadgen.json"]
+        refresh_interval: 2s
+rule_files: ["$dir/lab-rules.yml"]
+EOF
+		prometheus_lab_rules >"$dir/lab-rules.yml"
+	fi
 	start_daemon prometheus "$STATE_DIR/logs/prometheus.log" "$PROMETHEUS_BIN" \
 		--config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
 		--web.listen-address="127.0.0.1:$prom_port" \
 		--web.enable-admin-api --web.enable-lifecycle \
 		--storage.tsdb.retention.time=1d --log.level=warn
+}
+
+# prometheus_lab_rules: the recording rules of --full. podinfo reports
+# http_requests_total{status}, the histogram http_request_duration_seconds
+# and its process's CPU and memory; a mesh's sidecar would report the same
+# requests as istio_requests_total and istio_request_duration_milliseconds,
+# and cAdvisor the container's CPU and memory. The histogram's bounds become
+# milliseconds one bucket at a time (podinfo uses client_golang's default
+# buckets).
+prometheus_lab_rules() {
+	# prom_rule_mesh SELECTOR: SELECTOR's series with the labels of a mesh's workload
+	prom_rule_mesh() {
+		printf 'label_replace(label_replace(label_replace(label_replace(%s, "response_code", "$1", "status", "(.*)"), ' "$1"
+		printf '"destination_workload", "$1", "workload", "(.*)"), "destination_workload_namespace", "$1", "namespace", "(.*)"), '
+		printf '"destination_service_name", "$1", "workload", "(.*)")'
+	}
+	# prom_rule_pod METRIC: the app process's METRIC with the labels of a container
+	prom_rule_pod() {
+		printf 'label_replace(label_replace(%s{job="apps"}, "container", "$1", "workload", "(.*)"), ' "$1"
+		printf '"pod", "$1-0", "workload", "(.*)")'
+	}
+	prom_rule() { # prom_rule NAME EXPR [LABELS]
+		printf '      - record: %s\n        expr: %s\n' "$1" "$2"
+		[[ -z ${3:-} ]] || printf '        labels: %s\n' "$3"
+	}
+	printf 'groups:\n  - name: lab-mesh\n    interval: 1s\n    rules:\n'
+	prom_rule istio_requests_total "$(prom_rule_mesh 'http_requests_total{job="apps"}')" '{reporter: destination}'
+	local bound
+	for bound in 0.005:5 0.01:10 0.025:25 0.05:50 0.1:100 0.25:250 0.5:500 1:1000 2.5:2500 5:5000 10:10000 +Inf:+Inf; do
+		prom_rule istio_request_duration_milliseconds_bucket \
+			"label_replace($(prom_rule_mesh "http_request_duration_seconds_bucket{job=\"apps\",le=\"${bound%%:*}\"}"), \"le\", \"${bound#*:}\", \"\", \"\")" \
+			'{reporter: destination}'
+	done
+	prom_rule container_cpu_usage_seconds_total "$(prom_rule_pod process_cpu_seconds_total)"
+	prom_rule container_memory_working_set_bytes "$(prom_rule_pod process_resident_memory_bytes)"
 }
 
 prometheus_get() { sed -n "s/^$1=//p" "$STATE_DIR/prometheus.env"; }
@@ -43,7 +99,7 @@ prometheus_get() { sed -n "s/^$1=//p" "$STATE_DIR/prometheus.env"; }
 prometheus_has_data() {
 	python3 - "$(prometheus_get PROMETHEUS_URL)" <<'EOF'
 import json, sys, urllib.request
-with urllib.request.urlopen(sys.argv[1] + "/api/v1/query?query=up", timeout=2) as r:
+with urllib.request.urlopen(sys.argv[1] + "/api/v1/query?query=up%7Bjob%3D%22ferry-env%22%7D", timeout=2) as r:
     result = json.load(r)["data"]["result"]
 sys.exit(0 if result and result[0]["value"][1] == "1" else 1)
 EOF
