@@ -69,13 +69,18 @@ local fleet = {
       servers = { old = "old", new = "new" }, steps = { 10, 50, 100 }, pause = "10s", check_window = "30s",
     },
     compare_window = "1m",
-    -- The stock checks against real traffic split by weight: before the
-    -- switch new serves only the smoke traffic, after it nearly everything,
-    -- so its request rate and the CPU it spends follow the weight, not the
-    -- health of its apps. The lab asks that new serves at all, and that its
-    -- apps spend at most a twentieth of a core more than old's (podinfo
-    -- itself needs a few thousandths; FAIL=cpu stresses a whole core).
-    thresholds = { request_rate = { min = 0.5 }, cpu = { max_delta = 0.05 } },
+    -- The judge looks every 10 s at 5 s samples (five scrapes each), for at
+    -- most 2 minutes per gate; what is still inconclusive then fails safe.
+    judge = { step = "5s", interval = "10s", looks = 12, deadline = "2m" },
+    -- Margins the lab's traffic can show within a gate: a few thousand
+    -- requests per side make 2 points of errors, half again the median
+    -- latency. Before the switch new serves only the smoke stream, a
+    -- fraction of old's requests, so the CPU each request costs there
+    -- carries its apps' idle cost: the margin allows for that (podinfo idles
+    -- at a few thousandths of a core; FAIL=cpu stresses a whole one). Memory
+    -- per request says nothing here, and is left out.
+    thresholds = { error_rate = { margin = 2 }, latency_p50 = { margin = 0.5 }, latency_p90 = { margin = 0.5 },
+                   latency_p99 = { margin = 1 }, cpu = { margin = 10 }, memory = false },
     timeout = "5m",
     analysis_timeout = "5m",
   },
