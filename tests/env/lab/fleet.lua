@@ -74,7 +74,7 @@ local fleet = {
     -- so its request rate and the CPU it spends follow the weight, not the
     -- health of its apps. The lab asks that new serves at all, and that its
     -- apps spend at most a twentieth of a core more than old's (podinfo
-    -- itself needs a few thousandths; FAIL=cpu stresses a whole core).
+    -- itself uses about a hundredth; FAIL=cpu stresses a whole core).
     thresholds = { request_rate = { min = 0.5 }, cpu = { max_delta = 0.05 } },
     timeout = "5m",
     analysis_timeout = "5m",
