@@ -27,15 +27,21 @@ local function generator()
   end
 end
 
+-- The differences are compared as computed, a[j] - b[i] against t, never
+-- as a[j] against t + b[i]: rounding could make a pair's own difference
+-- fail to equal itself the other way round, and the selection below would
+-- then never count its pivot and never end. Rounding is monotone, so for
+-- sorted a and b the counts still grow row by row.
+
 --- Number of pairs with a[j] - b[i] <= t (strict: < t).
 function rank.count_below(a, b, t, strict)
   local count, j = 0, 0
   for i = 1, #b do
-    local limit = t + b[i]
+    local bi = b[i]
     if strict then
-      while j < #a and a[j + 1] < limit do j = j + 1 end
+      while j < #a and a[j + 1] - bi < t do j = j + 1 end
     else
-      while j < #a and a[j + 1] <= limit do j = j + 1 end
+      while j < #a and a[j + 1] - bi <= t do j = j + 1 end
     end
     count = count + j
   end
@@ -47,10 +53,10 @@ local function row_counts(a, b, t, lt, le)
   local jl, je = 0, 0
   local sum_lt, sum_le = 0, 0
   for i = 1, #b do
-    local limit = t + b[i]
-    while jl < #a and a[jl + 1] < limit do jl = jl + 1 end
+    local bi = b[i]
+    while jl < #a and a[jl + 1] - bi < t do jl = jl + 1 end
     if je < jl then je = jl end
-    while je < #a and a[je + 1] <= limit do je = je + 1 end
+    while je < #a and a[je + 1] - bi <= t do je = je + 1 end
     lt[i], le[i] = jl, je
     sum_lt, sum_le = sum_lt + jl, sum_le + je
   end
@@ -72,13 +78,16 @@ function rank.select(a, b, k)
   local low, high, lt, le = {}, {}, {}, {}
   for i = 1, n do low[i], high[i] = 1, m end
   local random = generator()
+  local previous
   while true do
     local total, below = 0, 0
     for i = 1, n do
       below = below + low[i] - 1
       if high[i] >= low[i] then total = total + high[i] - low[i] + 1 end
     end
-    if total <= n + m then return gather(a, b, low, high)[k - below] end
+    -- few enough left, or (a safeguard) a round that removed none: sort them
+    if total <= n + m or total == previous then return gather(a, b, low, high)[k - below] end
+    previous = total
     local r, pivot = random(total), nil
     for i = 1, n do
       local width = high[i] - low[i] + 1

@@ -420,3 +420,29 @@ describe("judge.holm", function()
     assert.matches("judge.holm: results%[1%] is not a judge result", failure(judge.holm, { 1 }, 0.05))
   end)
 end)
+
+describe("judge.rank.select", function()
+  -- Tied values on log scale, as the lab's gate sampled them: a pair's
+  -- difference did not always equal itself compared the other way round
+  -- (a[j] against t + b[i]), and the selection never ended. Run in a
+  -- process of its own, so a regression fails here instead of hanging.
+  local A = {-1.6001476459970438, -1.6001476459970438, -1.6001476459970438, -0.057528146194069069, -0.031835175061471231, -0.031835175061471231, -0.031835175061471231, -0.031835175061471231, -0.031835175061471231, -0.031835175061471231, 0.2295178659930959, 0.2295178659930959, 0.52010384352731742, 0.52010384352731742, 0.98383985144277575, 0.98383985144277575, 0.98383985144277575}
+  local B = {-1.6001476459970438, -1.6001476459970438, -1.6001476459970438, -1.6001476459970438, -1.6001476459970438, -0.057528146194069069, 0.2295178659930959, 0.3295178659930959, 0.3295178659930959, 0.52010384352731742, 0.52010384352731742, 0.52010384352731742, 0.52010384352731742, 0.6201038435273174, 0.98383985144277575, 0.98383985144277575, 1.0838398514427758}
+
+  it("ends on tied, rounded differences and gives the k-th smallest of them", function()
+    local exec = require "exec"
+    local json = require "json"
+    local code = "local rank = require 'judge.rank'; local a, b = " .. json.encode(A):gsub("%[", "{"):gsub("%]", "}")
+      .. ", " .. json.encode(B):gsub("%[", "{"):gsub("%]", "}")
+      .. "; local out = {}; for k = 1, #a * #b do out[k] = rank.select(a, b, k) end; return out"
+    local bin = os.getenv("FERRY_BIN") or "./ferry"
+    local r = exec.run { argv = { bin, "eval", code }, timeout = 60 }
+    assert.are.equal(0, r.code, "rank.select did not end: " .. r.stderr)
+    local got = json.decode(r.stdout)
+    local all = {}
+    for _, x in ipairs(B) do for _, y in ipairs(A) do all[#all + 1] = y - x end end
+    table.sort(all)
+    assert.are.equal(#all, #got)
+    for k = 1, #all do assert.are.equal(all[k], got[k], "k = " .. k) end
+  end)
+end)
